@@ -1,0 +1,210 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/descriptor"
+	"github.com/regclient/regclient/types/manifest"
+	v1 "github.com/regclient/regclient/types/oci/v1"
+)
+
+// Format is the artifact layout a push writes.
+type Format string
+
+const (
+	// FormatWasm is the CNCF TAG-Runtime Wasm OCI Artifact layout (wkg, wash, runwasi).
+	FormatWasm Format = "wasm"
+	// FormatSeed is the original stuffed tool's layout.
+	FormatSeed Format = "seed"
+)
+
+// ParseFormat checks a --format value.
+func ParseFormat(s string) (Format, error) {
+	switch Format(s) {
+	case FormatWasm, FormatSeed:
+		return Format(s), nil
+	}
+	return "", fmt.Errorf("%w: format %q: choose %q (CNCF Wasm artifact) or %q (the original stuffed layout)",
+		ErrInvalidName, s, FormatWasm, FormatSeed)
+}
+
+// PushOptions says how to build the artifact.
+type PushOptions struct {
+	Format Format
+	Title  string // the layer's title annotation, e.g. component.wasm
+	Now    func() time.Time
+}
+
+// PushResult names what a push wrote.
+type PushResult struct {
+	Layer          Layer
+	ManifestDigest string
+	Info           WasmInfo
+}
+
+// wasmConfig is the CNCF Wasm artifact config (application/vnd.wasm.config.v0+json).
+type wasmConfig struct {
+	Created      string           `json:"created"`
+	Architecture string           `json:"architecture"`
+	OS           string           `json:"os"`
+	LayerDigests []string         `json:"layerDigests"`
+	Component    *componentConfig `json:"component,omitempty"`
+}
+
+type componentConfig struct {
+	Imports []string `json:"imports"`
+	Exports []string `json:"exports"`
+}
+
+// seedConfig is the original tool's config, a minimal OCI image config.
+type seedConfig struct {
+	Created      string `json:"created"`
+	Architecture string `json:"architecture"`
+	OS           string `json:"os"`
+	RootFS       struct {
+		Type    string   `json:"type"`
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
+}
+
+// Push publishes the Wasm binary in file as repo:tag. It uploads the layer blob, then the
+// config, then the manifest last, so the tag never points at missing data; on error the tag
+// is left as it was. Non-Wasm bytes are refused before anything is sent.
+func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts PushOptions) (PushResult, error) {
+	r, err := c.ref(repo, tag)
+	if err != nil {
+		return PushResult{}, err
+	}
+	if opts.Format == "" {
+		opts.Format = FormatWasm
+	}
+	if opts.Title == "" {
+		opts.Title = "component.wasm"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	info, layer, err := describeFile(file)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: %w", r.CommonName(), err)
+	}
+	layer.MediaType = MediaTypeWasmLayer
+	if opts.Format == FormatSeed {
+		layer.MediaType = MediaTypeSeedLayer
+	}
+	created := opts.Now().UTC().Format(time.RFC3339)
+	configType, configBody, err := buildConfig(opts.Format, info, layer, created)
+	if err != nil {
+		return PushResult{}, err
+	}
+
+	// Big layers get more time: the deadline assumes at least 1 MiB/s.
+	blobCtx, cancel := context.WithTimeout(ctx, c.timeout+time.Duration(layer.Size>>20)*time.Second)
+	defer cancel()
+	layerDesc := descriptor.Descriptor{
+		MediaType:   layer.MediaType,
+		Digest:      digest.Digest(layer.Digest),
+		Size:        layer.Size,
+		Annotations: map[string]string{annotationTitle: opts.Title},
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return PushResult{}, err
+	}
+	if _, err := c.rc.BlobPut(blobCtx, r, layerDesc, file); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: upload layer %s: %w", r.CommonName(), layer.Digest, classify(err))
+	}
+
+	ctx, cancel = c.withTimeout(ctx)
+	defer cancel()
+	configDesc := descriptor.Descriptor{
+		MediaType: configType,
+		Digest:    digest.FromBytes(configBody),
+		Size:      int64(len(configBody)),
+	}
+	if _, err := c.rc.BlobPut(ctx, r, configDesc, bytes.NewReader(configBody)); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: upload config: %w", r.CommonName(), classify(err))
+	}
+	m := v1.Manifest{
+		Versioned:   v1.ManifestSchemaVersion,
+		MediaType:   MediaTypeManifest,
+		Config:      configDesc,
+		Layers:      []descriptor.Descriptor{layerDesc},
+		Annotations: map[string]string{"org.opencontainers.image.created": created},
+	}
+	if opts.Format == FormatSeed {
+		m.ArtifactType = MediaTypeSeedArtifact
+	}
+	mm, err := manifest.New(manifest.WithOrig(m))
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push %s: build manifest: %w", r.CommonName(), err)
+	}
+	if err := c.rc.ManifestPut(ctx, r, mm); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: put manifest: %w", r.CommonName(), classify(err))
+	}
+	return PushResult{Layer: layer, ManifestDigest: mm.GetDescriptor().Digest.String(), Info: info}, nil
+}
+
+// describeFile reads file once: its Wasm kind, a component's imports and exports, its size
+// and sha256 digest.
+func describeFile(file *os.File) (WasmInfo, Layer, error) {
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return WasmInfo{}, Layer{}, err
+	}
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(file, h)}
+	info, err := InspectWasm(counted)
+	if err != nil {
+		return WasmInfo{}, Layer{}, err
+	}
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return WasmInfo{}, Layer{}, err
+	}
+	return info, Layer{Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: counted.n}, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func buildConfig(f Format, info WasmInfo, layer Layer, created string) (string, []byte, error) {
+	var v any
+	mediaType := MediaTypeWasmConfig
+	switch f {
+	case FormatSeed:
+		sc := seedConfig{Created: created, Architecture: "wasm", OS: info.OS()}
+		sc.RootFS.Type = "layers"
+		sc.RootFS.DiffIDs = []string{layer.Digest}
+		v, mediaType = sc, MediaTypeSeedConfig
+	default:
+		wc := wasmConfig{Created: created, Architecture: "wasm", OS: info.OS(), LayerDigests: []string{layer.Digest}}
+		if info.Kind == KindComponent {
+			wc.Component = &componentConfig{Imports: nonNil(info.Imports), Exports: nonNil(info.Exports)}
+		}
+		v = wc
+	}
+	body, err := json.Marshal(v)
+	return mediaType, body, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
