@@ -292,9 +292,6 @@ type Blob struct {
 // ReadAt reads verified bytes.
 func (b *Blob) ReadAt(p []byte, off int64) (int, error) { return b.f.ReadAt(p, off) }
 
-// Fd is the descriptor of the verified file, for zero-copy reads.
-func (b *Blob) Fd() uintptr { return b.f.Fd() }
-
 // Size is the blob's length in bytes.
 func (b *Blob) Size() int64 { return b.size }
 

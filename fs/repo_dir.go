@@ -1,0 +1,123 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/stuffed-dev/stuffed/registry"
+)
+
+// repoDir is a folder on a repository path: the root (""), a namespace ("wasm") or a
+// repository ("wasm/hello"), which may also hold sub-repositories. It lists the next path
+// components of known repositories and, for a repository, its tags. A tag and a
+// sub-repository of the same name: the tag is shown.
+type repoDir struct {
+	gofs.Inode
+	fs     *filesystem
+	prefix string
+}
+
+var (
+	_ = (gofs.NodeLookuper)((*repoDir)(nil))
+	_ = (gofs.NodeReaddirer)((*repoDir)(nil))
+	_ = (gofs.NodeGetattrer)((*repoDir)(nil))
+)
+
+func (d *repoDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	dirAttr(&out.Attr, d.fs.start)
+	return 0
+}
+
+func (d *repoDir) child(name string) string {
+	if d.prefix == "" {
+		return name
+	}
+	return d.prefix + "/" + name
+}
+
+func (d *repoDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	list, err := d.fs.meta.Repos(ctx)
+	if err != nil {
+		return nil, toErrno(d.fs.log, "list repositories", err)
+	}
+	names, listed := childrenOf(list.names, d.prefix)
+	if d.prefix != "" {
+		tags, err := d.fs.meta.Tags(ctx, d.prefix)
+		switch {
+		case err == nil:
+			names = append(names, tags...)
+		case errors.Is(err, registry.ErrNotFound) && !listed:
+			// a namespace, not a repository
+		default:
+			return nil, toErrno(d.fs.log, "list tags of "+d.prefix, err)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	entries := make([]fuse.DirEntry, 0, len(names))
+	for _, n := range names {
+		entries = append(entries, fuse.DirEntry{Name: n, Mode: fuse.S_IFDIR})
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (d *repoDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.prefix != "" {
+		if digest, ok := strings.CutPrefix(name, "@"); ok {
+			return d.lookupDigest(ctx, digest, out)
+		}
+		if registry.CheckTag(name) == nil {
+			tags, err := d.fs.meta.Tags(ctx, d.prefix)
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return nil, toErrno(d.fs.log, "list tags of "+d.prefix, err)
+			}
+			if slices.Contains(tags, name) {
+				return d.newTagDir(ctx, name, out), 0
+			}
+		}
+	}
+	if registry.CheckRepoComponent(name) != nil {
+		return nil, syscall.ENOENT
+	}
+	child := d.child(name)
+	list, err := d.fs.meta.Repos(ctx)
+	if err != nil {
+		return nil, toErrno(d.fs.log, "list repositories", err)
+	}
+	if names, isRepo := childrenOf(list.names, child); !isRepo && len(names) == 0 {
+		// Not listed: it may still be a repository the catalog does not show, or, on a
+		// registry without a catalog, a namespace on the way to one.
+		_, err := d.fs.meta.Tags(ctx, child)
+		switch {
+		case err == nil:
+		case errors.Is(err, registry.ErrNotFound) && !list.catalog:
+		default:
+			return nil, toErrno(d.fs.log, "look up repository "+child, err)
+		}
+	}
+	dirAttr(&out.Attr, d.fs.start)
+	node := &repoDir{fs: d.fs, prefix: child}
+	return d.NewInode(ctx, node, gofs.StableAttr{Mode: fuse.S_IFDIR, Ino: inoFor("repo", child)}), 0
+}
+
+func (d *repoDir) lookupDigest(ctx context.Context, digest string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if registry.CheckDigest(digest) != nil {
+		return nil, syscall.ENOENT
+	}
+	if _, err := d.fs.meta.Resolve(ctx, d.prefix, digest); err != nil {
+		return nil, toErrno(d.fs.log, "resolve "+d.prefix+"@"+digest, err)
+	}
+	return d.newTagDir(ctx, digest, out), 0
+}
+
+func (d *repoDir) newTagDir(ctx context.Context, reference string, out *fuse.EntryOut) *gofs.Inode {
+	dirAttr(&out.Attr, d.fs.start)
+	node := &tagDir{fs: d.fs, repo: d.prefix, reference: reference}
+	return d.NewInode(ctx, node, gofs.StableAttr{Mode: fuse.S_IFDIR, Ino: inoFor("tag", d.prefix, reference)})
+}
