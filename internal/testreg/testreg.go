@@ -6,10 +6,13 @@ package testreg
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +40,9 @@ func Start(t testing.TB, catalogMax int) *Registry {
 		"delete":      configuration.Parameters{"enabled": true},
 		"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 	}
+	if catalogMax <= 0 {
+		catalogMax = 1000 // the registry's YAML default; a zero here would list nothing
+	}
 	cfg.Catalog.MaxEntries = catalogMax
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
@@ -52,7 +58,8 @@ type Fault func(w http.ResponseWriter, r *http.Request) bool
 // Proxy is a reverse proxy in front of a registry that counts requests per route and can
 // inject faults.
 type Proxy struct {
-	Host string
+	Host     string
+	upstream string
 
 	mu     sync.Mutex
 	counts map[string]int
@@ -61,10 +68,18 @@ type Proxy struct {
 
 // NewProxy starts a proxy on 127.0.0.1 in front of target.
 func NewProxy(t testing.TB, target *Registry) *Proxy {
+	return NewProxyTo(t, target.Server.URL)
+}
+
+// NewProxyTo starts a proxy on 127.0.0.1 in front of the registry at upstream (http://host:port).
+func NewProxyTo(t testing.TB, upstream string) *Proxy {
 	t.Helper()
-	u, _ := url.Parse(target.Server.URL)
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p := &Proxy{counts: map[string]int{}}
+	p := &Proxy{counts: map[string]int{}, upstream: upstream}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.counts[Route(r)]++
@@ -114,4 +129,94 @@ func Route(r *http.Request) string {
 		kind = "tags"
 	}
 	return r.Method + " " + kind
+}
+
+// RewriteBody is a fault that answers requests to route with the upstream's answer, its body
+// passed through rewrite (to flip, truncate or pad bytes).
+func (p *Proxy) RewriteBody(route string, rewrite func([]byte) []byte) Fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if Route(r) != route {
+			return false
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return true
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return true
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK {
+			body = rewrite(body)
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+		return true
+	}
+}
+
+// Answer is a fault that answers requests to route with status and an OCI error body.
+func Answer(route string, status int) Fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if Route(r) != route {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, `{"errors":[{"code":"UNSUPPORTED","message":"injected by the test proxy"}]}`)
+		return true
+	}
+}
+
+// Silent starts a listener on 127.0.0.1 that accepts connections and never answers: a
+// registry that hangs. It returns host:port.
+func Silent(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// RequireFUSE skips a test when /dev/fuse is missing, unless STUFFED_REQUIRE_FUSE is set
+// (as in CI), where a missing /dev/fuse fails the test instead.
+func RequireFUSE(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		if os.Getenv("STUFFED_REQUIRE_FUSE") != "" {
+			t.Fatalf("/dev/fuse is required (STUFFED_REQUIRE_FUSE is set): %v", err)
+		}
+		t.Skipf("no /dev/fuse: %v", err)
+	}
 }
