@@ -1,0 +1,231 @@
+// Package test holds the end-to-end tests: the built stuffedfs binary, a real CNCF
+// Distribution registry process (Debian's docker-registry) on 127.0.0.1, real mounts, and
+// real programs (cp, cat, cmp, stat, regctl, oras, wazero, jco) driving them.
+package test
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stuffed-dev/stuffed/internal/testreg"
+)
+
+var stuffedBin string // built once by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stuffed-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	stuffedBin = filepath.Join(dir, "stuffedfs")
+	build := exec.Command("go", "build", "-o", stuffedBin, "../cmd/stuffedfs")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build stuffedfs:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// tool finds a program the tests drive; `make tools` installs them all.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	for _, dir := range []string{"../.tools/bin", "node_modules/.bin"} {
+		if p, err := filepath.Abs(filepath.Join(dir, name)); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is not installed: run `make tools` (the tests need it): %v", name, err)
+	}
+	return p
+}
+
+// cmdResult is what a program printed and how it exited.
+type cmdResult struct {
+	stdout, stderr string
+	err            error
+}
+
+// run runs a program with extra environment variables, in dir if not empty.
+func run(t *testing.T, dir string, env []string, name string, args ...string) cmdResult {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return cmdResult{out.String(), errb.String(), err}
+}
+
+// must runs a program and fails the test if it fails.
+func must(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	r := run(t, dir, env, name, args...)
+	if r.err != nil {
+		t.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", filepath.Base(name), strings.Join(args, " "), r.err, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// startRegistry runs CNCF Distribution 2.8 (Debian's docker-registry) on 127.0.0.1 with
+// filesystem storage, until the test ends. It returns host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin := tool(t, "docker-registry")
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := l.Addr().String()
+	l.Close()
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s/data
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, dir, host)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return host
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not start on %s: %v\n%s", host, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// mountProc is a running `stuffedfs mount`.
+type mountProc struct {
+	dir    string
+	cmd    *exec.Cmd
+	logs   *bytes.Buffer
+	exited chan error
+}
+
+// mountBinary runs `stuffedfs mount ARGS DIR` and waits until DIR is mounted. When the test
+// ends it is stopped with SIGTERM, which must make it exit 0 with nothing left mounted.
+func mountBinary(t *testing.T, env []string, args ...string) *mountProc {
+	t.Helper()
+	testreg.RequireFUSE(t)
+	dir := t.TempDir()
+	cmd := exec.Command(stuffedBin, append(append([]string{"mount"}, args...), dir)...)
+	cmd.Env = append(os.Environ(), env...)
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &mountProc{dir: dir, cmd: cmd, logs: logs, exited: make(chan error, 1)}
+	go func() { m.exited <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !mounted(dir) {
+		select {
+		case err := <-m.exited:
+			t.Fatalf("stuffedfs mount exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not mounted within 15s\n%s", dir, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() { m.stop(t) })
+	return m
+}
+
+// stop sends SIGTERM and checks the clean exit.
+func (m *mountProc) stop(t *testing.T) {
+	t.Helper()
+	if m.cmd.ProcessState == nil {
+		m.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	m.wait(t)
+}
+
+// wait checks that the mount process exits 0 and leaves nothing mounted.
+func (m *mountProc) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-m.exited:
+		if err != nil {
+			t.Errorf("stuffedfs mount exited with %v\n%s", err, m.logs.String())
+		}
+		m.exited <- err // a later wait sees the same result
+	case <-time.After(20 * time.Second):
+		m.cmd.Process.Kill()
+		syscall.Unmount(m.dir, syscall.MNT_DETACH)
+		t.Fatalf("stuffedfs mount did not exit\n%s", m.logs.String())
+	}
+	if mounted(m.dir) {
+		syscall.Unmount(m.dir, syscall.MNT_DETACH)
+		t.Errorf("%s is still mounted after stuffedfs exited", m.dir)
+	}
+}
+
+// mounted says whether dir is a mount point, from /proc/self/mountinfo.
+func mounted(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
