@@ -87,6 +87,12 @@ func must(t *testing.T, dir string, env []string, name string, args ...string) s
 // filesystem storage, until the test ends. It returns host:port.
 func startRegistry(t *testing.T) string {
 	t.Helper()
+	return startRegistryWith(t, "")
+}
+
+// startRegistryWith adds extra YAML (such as an auth section) to the registry's config.
+func startRegistryWith(t *testing.T, extraConfig string) string {
+	t.Helper()
 	bin := tool(t, "docker-registry")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,7 +113,7 @@ storage:
     enabled: true
 http:
   addr: %s
-`, dir, host)
+%s`, dir, host, extraConfig)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -127,7 +133,7 @@ http:
 		resp, err := http.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return host
 			}
 		}
