@@ -2,6 +2,7 @@
 //
 //	<dir>/blobs/sha256/<hex>   verified blobs, the only files a reader ever opens
 //	<dir>/tmp/                 downloads in progress, discarded at start-up
+//	<dir>/staging/             files being written through the mount, until pushed
 //
 // The index is a golang-lru/v2 LRU bounded in bytes by this package (the LRU itself is given
 // no count limit). A blob that is open (pinned) is never evicted; the bound may be exceeded
@@ -82,10 +83,12 @@ func Open(dir string, maxBytes int64, log *slog.Logger) (*Cache, error) {
 		return nil, err
 	}
 	c.lru = lru
-	if err := os.RemoveAll(filepath.Join(dir, "tmp")); err != nil {
-		return nil, fmt.Errorf("cache %s: clear unfinished downloads: %w", dir, err)
+	for _, d := range []string{"tmp", "staging"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return nil, fmt.Errorf("cache %s: clear what a previous run left unfinished: %w", dir, err)
+		}
 	}
-	for _, d := range []string{filepath.Join(dir, "tmp"), filepath.Join(dir, "blobs", "sha256")} {
+	for _, d := range []string{filepath.Join(dir, "tmp"), filepath.Join(dir, "staging"), filepath.Join(dir, "blobs", "sha256")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("cache %s: %w", dir, err)
 		}
@@ -278,6 +281,16 @@ func (c *Cache) unpin(hex string) {
 		delete(c.pins, hex)
 	}
 	c.evictLocked()
+}
+
+// Stage creates an empty file on the cache's disk for bytes written through the mount: a
+// large component is staged on disk, never in memory. The caller removes it.
+func (c *Cache) Stage() (*os.File, error) {
+	f, err := os.CreateTemp(filepath.Join(c.dir, "staging"), "write-*")
+	if err != nil {
+		return nil, fmt.Errorf("stage a written file in %s: %w", c.dir, err)
+	}
+	return f, nil
 }
 
 // Blob is an open, verified, pinned blob.

@@ -15,46 +15,56 @@ import (
 
 // componentFile is "wasm/hello/v1.0.0/component.wasm": one layer blob, immutable for its
 // digest. Its size comes from the manifest; its bytes from the cache on the first read.
+// Opened for writing (with O_TRUNC: cp, >, dd), it is replaced whole and the tag is retagged
+// to the new bytes on close.
 type componentFile struct {
 	gofs.Inode
-	fs    *filesystem
-	repo  string
-	layer registry.Layer
+	writable
+	fs        *filesystem
+	repo      string
+	reference string // the tag or digest of the folder
+	layer     registry.Layer
 }
 
 var (
 	_ = (gofs.NodeGetattrer)((*componentFile)(nil))
+	_ = (gofs.NodeSetattrer)((*componentFile)(nil))
 	_ = (gofs.NodeOpener)((*componentFile)(nil))
 )
 
-func (f *componentFile) attr(out *fuse.Attr) {
-	out.Mode = 0o444 | syscall.S_IFREG
-	out.Nlink = 1
-	out.Size = uint64(f.layer.Size)
-	out.Blocks = (out.Size + 511) / 512
-	out.Blksize = 128 << 10
-	setTimes(out, f.fs.start)
+func (f *componentFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	f.writable.attr(&out.Attr, f.layer.Size, f.fs)
+	return 0
 }
 
-func (f *componentFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	f.attr(&out.Attr)
+func (f *componentFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if err := f.writable.setattr(fh, in); err != nil {
+		return toErrno(f.fs.log, "setattr "+f.repo+":"+f.reference+"/"+ComponentName, err)
+	}
+	f.writable.attr(&out.Attr, f.layer.Size, f.fs)
 	return 0
 }
 
 func (f *componentFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
-		return nil, 0, syscall.EROFS
+	if isWrite(flags) {
+		h, err := f.fs.openWriter(&f.writable, f.repo, f.reference, ComponentName, flags, true)
+		if err != nil {
+			return nil, 0, toErrno(f.fs.log, "open "+f.repo+":"+f.reference+" for writing", err)
+		}
+		return h, fuse.FOPEN_DIRECT_IO, 0
 	}
 	// The bytes of a digest never change: let the kernel keep its page cache across opens.
-	return &componentHandle{file: f}, fuse.FOPEN_KEEP_CACHE, 0
+	return &componentHandle{fs: f.fs, repo: f.repo, layer: f.layer}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// componentHandle is an open component.wasm. The blob is fetched (or found in the cache) on
-// the first read and pinned until release.
+// componentHandle is an open, published layer. The blob is fetched (or found in the cache)
+// on the first read and pinned until release.
 type componentHandle struct {
-	file *componentFile
-	mu   sync.Mutex
-	blob *cache.Blob
+	fs    *filesystem
+	repo  string
+	layer registry.Layer
+	mu    sync.Mutex
+	blob  *cache.Blob
 }
 
 var (
@@ -68,11 +78,10 @@ func (h *componentHandle) get(ctx context.Context) (*cache.Blob, error) {
 	if h.blob != nil {
 		return h.blob, nil
 	}
-	f := h.file
 	fetch := func(ctx context.Context) (io.ReadCloser, error) {
-		return f.fs.reg.OpenBlob(ctx, f.repo, f.layer.Digest, f.layer.Size)
+		return h.fs.reg.OpenBlob(ctx, h.repo, h.layer.Digest, h.layer.Size)
 	}
-	b, err := f.fs.cache.Get(ctx, f.layer.Digest, f.layer.Size, fetch)
+	b, err := h.fs.cache.Get(ctx, h.layer.Digest, h.layer.Size, fetch)
 	if err != nil {
 		return nil, err
 	}
@@ -81,16 +90,16 @@ func (h *componentHandle) get(ctx context.Context) (*cache.Blob, error) {
 }
 
 func (h *componentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if off >= h.file.layer.Size {
+	if off >= h.layer.Size {
 		return fuse.ReadResultData(nil), 0
 	}
 	b, err := h.get(ctx)
 	if err != nil {
-		return nil, toErrno(h.file.fs.log, "read "+h.file.repo+"@"+h.file.layer.Digest, err)
+		return nil, toErrno(h.fs.log, "read "+h.repo+"@"+h.layer.Digest, err)
 	}
 	n, err := b.ReadAt(dest, off)
 	if err != nil && err != io.EOF {
-		return nil, toErrno(h.file.fs.log, "read cached "+h.file.layer.Digest, err)
+		return nil, toErrno(h.fs.log, "read cached "+h.layer.Digest, err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }

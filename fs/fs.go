@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"sync"
+	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -41,11 +43,17 @@ type Options struct {
 
 // filesystem is what every node shares.
 type filesystem struct {
-	reg   *registry.Client
-	cache *cache.Cache
-	meta  *meta
-	log   *slog.Logger
-	start time.Time
+	reg     *registry.Client
+	cache   *cache.Cache
+	meta    *meta
+	pending pending
+	log     *slog.Logger
+	start   time.Time
+	root    *repoDir
+	perm    uint32 // 0o755 (0o555 read-only) for folders; files drop the x bits
+
+	locksMu  sync.Mutex
+	tagLocks map[string]*sync.Mutex // one per repo:tag being published
 }
 
 // Mount mounts the registry at dir and returns the running server; the caller waits on it
@@ -61,10 +69,16 @@ func Mount(dir string, reg *registry.Client, c *cache.Cache, opts Options) (*fus
 		reg:   reg,
 		cache: c,
 		meta:  newMeta(reg, opts.Repos, opts.MetaTTL),
-		log:   opts.Log,
-		start: time.Now(),
+		log:      opts.Log,
+		start:    time.Now(),
+		tagLocks: map[string]*sync.Mutex{},
+		perm:     0o755,
+	}
+	if opts.ReadOnly {
+		fsys.perm = 0o555
 	}
 	root := &repoDir{fs: fsys}
+	fsys.root = root
 	ttl := opts.MetaTTL
 	negative := time.Second
 	mo := fuse.MountOptions{
@@ -73,6 +87,7 @@ func Mount(dir string, reg *registry.Client, c *cache.Cache, opts Options) (*fus
 		Name:         "stuffed",
 		AllowOther:   opts.AllowOther,
 		MaxReadAhead: 512 << 10,
+		MaxWrite:     512 << 10, // 1 MiB makes go-fuse warn on every read (DESIGN.md §4)
 		Debug:        opts.Debug,
 	}
 	if opts.ReadOnly {
@@ -102,14 +117,12 @@ func inoFor(kind string, parts ...string) uint64 {
 	return h.Sum64() | 1<<63
 }
 
-func dirAttr(out *fuse.Attr, start time.Time) {
-	out.Mode = 0o555 | fuseDirMode
+func (fsys *filesystem) dirAttr(out *fuse.Attr) {
+	out.Mode = fsys.perm | syscall.S_IFDIR
 	out.Nlink = 2
-	setTimes(out, start)
+	setTimes(out, fsys.start)
 }
 
 func setTimes(out *fuse.Attr, t time.Time) {
 	out.SetTimes(&t, &t, &t)
 }
-
-const fuseDirMode = 0o040000

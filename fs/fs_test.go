@@ -123,7 +123,7 @@ func TestTreeStatWithoutDownloadThenVerifiedRead(t *testing.T) {
 		t.Fatalf("walk: %d files, %v", files, err)
 	}
 	fi, err := os.Stat(filepath.Join(mnt, "wasm/hello/v1/component.wasm"))
-	if err != nil || fi.Size() != comp.Layer.Size || fi.Mode().Perm() != 0o444 {
+	if err != nil || fi.Size() != comp.Layer.Size || fi.Mode().Perm() != 0o644 {
 		t.Fatalf("stat: %v %v", fi, err)
 	}
 	if n := e.proxy.Count("GET blob"); n != 0 {
@@ -155,9 +155,29 @@ func TestTreeStatWithoutDownloadThenVerifiedRead(t *testing.T) {
 			t.Errorf("stat %s: %v, want ENOENT", p, err)
 		}
 	}
-	_, err = os.OpenFile(filepath.Join(mnt, "wasm/hello/v1/component.wasm"), os.O_WRONLY, 0)
-	if !errors.Is(err, syscall.EROFS) {
+}
+
+func TestReadOnlyRefusesEveryWrite(t *testing.T) {
+	e := newEnv(t, 10*time.Second)
+	e.push(t, "wasm/hello", "v1", componentFixture)
+	mnt := mount(t, e.client, stuffedfs.Options{ReadOnly: true})
+	uploads := func() int { return e.proxy.Count("PUT manifest") + e.proxy.Count("POST upload") }
+	before := uploads()
+	file := filepath.Join(mnt, "wasm/hello/v1/component.wasm")
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Fatalf("stat on a read-only mount: %v %v", fi, err)
+	}
+	if _, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0); !errors.Is(err, syscall.EROFS) {
 		t.Errorf("open for writing: %v, want EROFS", err)
+	}
+	if err := os.MkdirAll(filepath.Join(mnt, "wasm/new/v1"), 0o755); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("mkdir: %v, want EROFS", err)
+	}
+	if _, err := os.Create(filepath.Join(mnt, "wasm/hello/v1/app.wasm")); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("create: %v, want EROFS", err)
+	}
+	if n := uploads() - before; n != 0 {
+		t.Errorf("%d upload requests through a read-only mount", n)
 	}
 }
 

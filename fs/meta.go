@@ -132,3 +132,16 @@ func childrenOf(names []string, prefix string) (children []string, isRepo bool) 
 	slices.Sort(children)
 	return slices.Compact(children), isRepo
 }
+
+// Forget drops what is known of repo, after a push changed it.
+func (m *meta) Forget(repo string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.repos = timed[repoList]{}
+	delete(m.tags, repo)
+	for key := range m.resolved {
+		if r, ref, _ := strings.Cut(key, "\x00"); r == repo && !strings.HasPrefix(ref, "sha256:") {
+			delete(m.resolved, key)
+		}
+	}
+}

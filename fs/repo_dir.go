@@ -19,6 +19,7 @@ import (
 // sub-repository of the same name: the tag is shown.
 type repoDir struct {
 	gofs.Inode
+	noRename
 	fs     *filesystem
 	prefix string
 }
@@ -27,10 +28,13 @@ var (
 	_ = (gofs.NodeLookuper)((*repoDir)(nil))
 	_ = (gofs.NodeReaddirer)((*repoDir)(nil))
 	_ = (gofs.NodeGetattrer)((*repoDir)(nil))
+	_ = (gofs.NodeMkdirer)((*repoDir)(nil))
+	_ = (gofs.NodeRmdirer)((*repoDir)(nil))
+	_ = (gofs.NodeCreater)((*repoDir)(nil))
 )
 
 func (d *repoDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, d.fs.start)
+	d.fs.dirAttr(&out.Attr)
 	return 0
 }
 
@@ -47,6 +51,7 @@ func (d *repoDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		return nil, toErrno(d.fs.log, "list repositories", err)
 	}
 	names, listed := childrenOf(list.names, d.prefix)
+	names = append(names, d.fs.pending.children(d.prefix)...)
 	if d.prefix != "" {
 		tags, err := d.fs.meta.Tags(ctx, d.prefix)
 		switch {
@@ -78,9 +83,12 @@ func (d *repoDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 				return nil, toErrno(d.fs.log, "list tags of "+d.prefix, err)
 			}
 			if slices.Contains(tags, name) {
-				return d.newTagDir(ctx, name, out), 0
+				return d.fs.tagFolder(ctx, &d.Inode, d.prefix, name, out), 0
 			}
 		}
+	}
+	if d.fs.pending.has(d.child(name)) {
+		return d.fs.pendingFolder(ctx, &d.Inode, d.prefix, name, out), 0
 	}
 	if registry.CheckRepoComponent(name) != nil {
 		return nil, syscall.ENOENT
@@ -101,9 +109,7 @@ func (d *repoDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			return nil, toErrno(d.fs.log, "look up repository "+child, err)
 		}
 	}
-	dirAttr(&out.Attr, d.fs.start)
-	node := &repoDir{fs: d.fs, prefix: child}
-	return d.NewInode(ctx, node, gofs.StableAttr{Mode: fuse.S_IFDIR, Ino: inoFor("repo", child)}), 0
+	return d.fs.repoFolder(ctx, &d.Inode, child, out), 0
 }
 
 func (d *repoDir) lookupDigest(ctx context.Context, digest string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -113,11 +119,20 @@ func (d *repoDir) lookupDigest(ctx context.Context, digest string, out *fuse.Ent
 	if _, err := d.fs.meta.Resolve(ctx, d.prefix, digest); err != nil {
 		return nil, toErrno(d.fs.log, "resolve "+d.prefix+"@"+digest, err)
 	}
-	return d.newTagDir(ctx, digest, out), 0
+	return d.fs.tagFolder(ctx, &d.Inode, d.prefix, digest, out), 0
 }
 
-func (d *repoDir) newTagDir(ctx context.Context, reference string, out *fuse.EntryOut) *gofs.Inode {
-	dirAttr(&out.Attr, d.fs.start)
-	node := &tagDir{fs: d.fs, repo: d.prefix, reference: reference}
-	return d.NewInode(ctx, node, gofs.StableAttr{Mode: fuse.S_IFDIR, Ino: inoFor("tag", d.prefix, reference)})
+func (d *repoDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return d.fs.mkdir(ctx, &d.Inode, d.prefix, name, out)
+}
+
+func (d *repoDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.fs.pending.remove(d.child(name))
+}
+
+// Create refuses files outside tag folders: only MNT/<repo>/<tag>/ publishes.
+func (d *repoDir) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	d.fs.log.Warn("refused a file outside a tag folder: write to MNT/<repo>/<tag>/ (mkdir -p it first)",
+		"path", d.child(name), "errno", syscall.EPERM.Error())
+	return nil, nil, 0, syscall.EPERM
 }

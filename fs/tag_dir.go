@@ -3,6 +3,8 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -15,6 +17,7 @@ import (
 // It holds component.wasm, the artifact's Wasm layer; an artifact without one is empty.
 type tagDir struct {
 	gofs.Inode
+	noRename
 	fs        *filesystem
 	repo      string
 	reference string // tag or sha256 digest
@@ -24,36 +27,83 @@ var (
 	_ = (gofs.NodeLookuper)((*tagDir)(nil))
 	_ = (gofs.NodeReaddirer)((*tagDir)(nil))
 	_ = (gofs.NodeGetattrer)((*tagDir)(nil))
+	_ = (gofs.NodeCreater)((*tagDir)(nil))
+	_ = (gofs.NodeMkdirer)((*tagDir)(nil))
+	_ = (gofs.NodeRmdirer)((*tagDir)(nil))
 )
 
+// path is the folder's path in the mount; a pending folder below it makes it a repository.
+func (d *tagDir) path() string { return d.repo + "/" + d.reference }
+
+func (d *tagDir) pinned() bool { return strings.HasPrefix(d.reference, "sha256:") }
+
 func (d *tagDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, d.fs.start)
+	d.fs.dirAttr(&out.Attr)
 	return 0
 }
 
 func (d *tagDir) what() string { return d.repo + ":" + d.reference }
 
 func (d *tagDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	_, err := d.fs.meta.Resolve(ctx, d.repo, d.reference)
-	if errors.Is(err, registry.ErrNoWasmLayer) {
-		d.fs.log.Info("tag holds no Wasm layer", "tag", d.what(), "err", err)
-		return gofs.NewListDirStream(nil), 0
+	var entries []fuse.DirEntry
+	for _, name := range d.fs.pending.children(d.path()) {
+		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFDIR})
 	}
-	if err != nil {
+	_, err := d.fs.meta.Resolve(ctx, d.repo, d.reference)
+	switch {
+	case err == nil:
+		entries = append(entries, fuse.DirEntry{Name: ComponentName, Mode: fuse.S_IFREG})
+	case errors.Is(err, registry.ErrNoWasmLayer):
+		d.fs.log.Info("tag holds no Wasm layer", "tag", d.what(), "err", err)
+	case errors.Is(err, registry.ErrNotFound) && d.fs.pending.has(d.path()):
+		// made with mkdir, nothing published yet
+	default:
 		return nil, toErrno(d.fs.log, "resolve "+d.what(), err)
 	}
-	return gofs.NewListDirStream([]fuse.DirEntry{{Name: ComponentName, Mode: fuse.S_IFREG}}), 0
+	return gofs.NewListDirStream(entries), 0
 }
 
 func (d *tagDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if name != ComponentName {
+		if !d.pinned() && d.fs.pending.has(d.path()+"/"+name) {
+			return d.fs.pendingFolder(ctx, &d.Inode, d.path(), name, out), 0
+		}
 		return nil, syscall.ENOENT
 	}
 	art, err := d.fs.meta.Resolve(ctx, d.repo, d.reference)
 	if err != nil {
 		return nil, toErrno(d.fs.log, "resolve "+d.what(), err)
 	}
-	f := &componentFile{fs: d.fs, repo: d.repo, layer: art.Layer}
-	f.attr(&out.Attr)
+	f := &componentFile{fs: d.fs, repo: d.repo, reference: d.reference, layer: art.Layer}
+	f.writable.attr(&out.Attr, art.Layer.Size, d.fs)
 	return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: inoFor("blob", d.repo, art.Layer.Digest)}), 0
 }
+
+// Create starts a new file whose bytes become the tag's Wasm layer on close.
+func (d *tagDir) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if d.pinned() {
+		return nil, nil, 0, toErrno(d.fs.log, "create in "+d.what(), errPinned)
+	}
+	f := &newFile{fs: d.fs, repo: d.repo, tag: d.reference, name: name}
+	f.writable.mode = mode & 0o777
+	h, err := d.fs.openWriter(&f.writable, d.repo, d.reference, name, flags, false)
+	if err != nil {
+		return nil, nil, 0, toErrno(d.fs.log, "create "+d.what()+"/"+name, err)
+	}
+	f.writable.attr(&out.Attr, 0, d.fs)
+	ino := inoFor("new", d.repo, d.reference, name, h.staged.Name())
+	return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: ino}), h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+func (d *tagDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.pinned() {
+		return nil, toErrno(d.fs.log, "mkdir in "+d.what(), errPinned)
+	}
+	return d.fs.mkdir(ctx, &d.Inode, d.path(), name, out)
+}
+
+func (d *tagDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.fs.pending.remove(d.path() + "/" + name)
+}
+
+var errPinned = fmt.Errorf("%w: a folder pinned by digest is immutable; write to a tag folder", syscall.EPERM)
