@@ -47,6 +47,7 @@ type filesystem struct {
 	cache   *cache.Cache
 	meta    *meta
 	pending pending
+	created createdFiles
 	log     *slog.Logger
 	start   time.Time
 	root    *repoDir
@@ -66,9 +67,9 @@ func Mount(dir string, reg *registry.Client, c *cache.Cache, opts Options) (*fus
 		opts.MetaTTL = 5 * time.Second
 	}
 	fsys := &filesystem{
-		reg:   reg,
-		cache: c,
-		meta:  newMeta(reg, opts.Repos, opts.MetaTTL),
+		reg:      reg,
+		cache:    c,
+		meta:     newMeta(reg, opts.Repos, opts.MetaTTL),
 		log:      opts.Log,
 		start:    time.Now(),
 		tagLocks: map[string]*sync.Mutex{},

@@ -2,6 +2,9 @@ package fs
 
 import (
 	"context"
+	"slices"
+	"strings"
+	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -18,6 +21,43 @@ type newFile struct {
 	repo string
 	tag  string
 	name string
+	ino  uint64
+}
+
+// createdFiles remembers the files written into tag folders during this mount, by name:
+// `install` and `shutil.copy` chmod the path after close, and `ls` should show what `cp` made.
+// component.wasm is not kept: it always shows the tag's published layer.
+type createdFiles struct {
+	mu    sync.Mutex
+	files map[string]*newFile // "repo:tag/name"
+}
+
+func (c *createdFiles) add(repo, tag, name string, f *newFile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.files == nil {
+		c.files = map[string]*newFile{}
+	}
+	c.files[repo+":"+tag+"/"+name] = f
+}
+
+func (c *createdFiles) get(repo, tag, name string) *newFile {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.files[repo+":"+tag+"/"+name]
+}
+
+func (c *createdFiles) names(repo, tag string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var names []string
+	for key := range c.files {
+		if name, ok := strings.CutPrefix(key, repo+":"+tag+"/"); ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 var (

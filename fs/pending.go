@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,20 +64,15 @@ func (p *pending) remove(path string) syscall.Errno {
 	return 0
 }
 
-// published drops the pending folders on the way to a published tag path and returns them,
-// longest first.
-func (p *pending) published(tagPath string) []string {
+// published drops the pending folders on the way to a published tag path: they are real now.
+func (p *pending) published(tagPath string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var gone []string
 	for path := range p.paths {
 		if path == tagPath || strings.HasPrefix(tagPath, path+"/") {
-			gone = append(gone, path)
 			delete(p.paths, path)
 		}
 	}
-	slices.SortFunc(gone, func(a, b string) int { return len(b) - len(a) })
-	return gone
 }
 
 // joinPath joins a folder path and a name ("" is the root).

@@ -2,21 +2,15 @@ package fs
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/stuffed-dev/stuffed/registry"
 )
 
 // repoDir is a folder on a repository path: the root (""), a namespace ("wasm") or a
 // repository ("wasm/hello"), which may also hold sub-repositories. It lists the next path
-// components of known repositories and, for a repository, its tags. A tag and a
-// sub-repository of the same name: the tag is shown.
+// components of known repositories and, for a repository, its tags (folder.go).
 type repoDir struct {
 	gofs.Inode
 	noRename
@@ -46,80 +40,15 @@ func (d *repoDir) child(name string) string {
 }
 
 func (d *repoDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	list, err := d.fs.meta.Repos(ctx)
+	names, err := d.fs.folderNames(ctx, d.prefix, true)
 	if err != nil {
-		return nil, toErrno(d.fs.log, "list repositories", err)
+		return nil, toErrno(d.fs.log, "list "+d.prefix+"/", err)
 	}
-	names, listed := childrenOf(list.names, d.prefix)
-	names = append(names, d.fs.pending.children(d.prefix)...)
-	if d.prefix != "" {
-		tags, err := d.fs.meta.Tags(ctx, d.prefix)
-		switch {
-		case err == nil:
-			names = append(names, tags...)
-		case errors.Is(err, registry.ErrNotFound) && !listed:
-			// a namespace, not a repository
-		default:
-			return nil, toErrno(d.fs.log, "list tags of "+d.prefix, err)
-		}
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	entries := make([]fuse.DirEntry, 0, len(names))
-	for _, n := range names {
-		entries = append(entries, fuse.DirEntry{Name: n, Mode: fuse.S_IFDIR})
-	}
-	return gofs.NewListDirStream(entries), 0
+	return gofs.NewListDirStream(dirEntries(names)), 0
 }
 
 func (d *repoDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if d.prefix != "" {
-		if digest, ok := strings.CutPrefix(name, "@"); ok {
-			return d.lookupDigest(ctx, digest, out)
-		}
-		if registry.CheckTag(name) == nil {
-			tags, err := d.fs.meta.Tags(ctx, d.prefix)
-			if err != nil && !errors.Is(err, registry.ErrNotFound) {
-				return nil, toErrno(d.fs.log, "list tags of "+d.prefix, err)
-			}
-			if slices.Contains(tags, name) {
-				return d.fs.tagFolder(ctx, &d.Inode, d.prefix, name, out), 0
-			}
-		}
-	}
-	if d.fs.pending.has(d.child(name)) {
-		return d.fs.pendingFolder(ctx, &d.Inode, d.prefix, name, out), 0
-	}
-	if registry.CheckRepoComponent(name) != nil {
-		return nil, syscall.ENOENT
-	}
-	child := d.child(name)
-	list, err := d.fs.meta.Repos(ctx)
-	if err != nil {
-		return nil, toErrno(d.fs.log, "list repositories", err)
-	}
-	if names, isRepo := childrenOf(list.names, child); !isRepo && len(names) == 0 {
-		// Not listed: it may still be a repository the catalog does not show, or, on a
-		// registry without a catalog, a namespace on the way to one.
-		_, err := d.fs.meta.Tags(ctx, child)
-		switch {
-		case err == nil:
-		case errors.Is(err, registry.ErrNotFound) && !list.catalog:
-		default:
-			return nil, toErrno(d.fs.log, "look up repository "+child, err)
-		}
-	}
-	return d.fs.repoFolder(ctx, &d.Inode, child, out), 0
-}
-
-func (d *repoDir) lookupDigest(ctx context.Context, digest string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if registry.CheckDigest(digest) != nil {
-		return nil, syscall.ENOENT
-	}
-	if _, err := d.fs.meta.Resolve(ctx, d.prefix, digest); err != nil {
-		return nil, toErrno(d.fs.log, "resolve "+d.prefix+"@"+digest, err)
-	}
-	return d.fs.tagFolder(ctx, &d.Inode, d.prefix, digest, out), 0
+	return d.fs.lookupBelow(ctx, &d.Inode, d.prefix, name, out, true)
 }
 
 func (d *repoDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -14,7 +15,9 @@ import (
 )
 
 // tagDir is a tag ("wasm/hello/v1.0.0/") or a pinned digest ("wasm/hello/@sha256:<hex>/").
-// It holds component.wasm, the artifact's Wasm layer; an artifact without one is empty.
+// It holds component.wasm, the artifact's Wasm layer (an artifact without one shows none),
+// the files written into it during this mount (published as the tag on close), and, since a
+// tag's path is also a repository path, any repositories and pending folders below it.
 type tagDir struct {
 	gofs.Inode
 	noRename
@@ -45,18 +48,27 @@ func (d *tagDir) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Attr
 func (d *tagDir) what() string { return d.repo + ":" + d.reference }
 
 func (d *tagDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	var entries []fuse.DirEntry
-	for _, name := range d.fs.pending.children(d.path()) {
-		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFDIR})
+	var names []string
+	if !d.pinned() {
+		var err error
+		if names, err = d.fs.folderNames(ctx, d.path(), false); err != nil {
+			return nil, toErrno(d.fs.log, "list "+d.path()+"/", err)
+		}
+	}
+	entries := dirEntries(names)
+	for _, name := range d.fs.created.names(d.repo, d.reference) {
+		entries = append(entries, fuse.DirEntry{Name: name, Mode: fuse.S_IFREG})
 	}
 	_, err := d.fs.meta.Resolve(ctx, d.repo, d.reference)
 	switch {
 	case err == nil:
-		entries = append(entries, fuse.DirEntry{Name: ComponentName, Mode: fuse.S_IFREG})
+		if !slices.ContainsFunc(entries, func(e fuse.DirEntry) bool { return e.Name == ComponentName }) {
+			entries = append(entries, fuse.DirEntry{Name: ComponentName, Mode: fuse.S_IFREG})
+		}
 	case errors.Is(err, registry.ErrNoWasmLayer):
 		d.fs.log.Info("tag holds no Wasm layer", "tag", d.what(), "err", err)
-	case errors.Is(err, registry.ErrNotFound) && d.fs.pending.has(d.path()):
-		// made with mkdir, nothing published yet
+	case errors.Is(err, registry.ErrNotFound) && (len(entries) > 0 || d.fs.pending.has(d.path())):
+		// made with mkdir, or a repository path: nothing published as this tag (yet)
 	default:
 		return nil, toErrno(d.fs.log, "resolve "+d.what(), err)
 	}
@@ -64,11 +76,15 @@ func (d *tagDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *tagDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if f := d.fs.created.get(d.repo, d.reference, name); f != nil && name != ComponentName {
+		f.writable.attr(&out.Attr, 0, d.fs)
+		return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: f.ino}), 0
+	}
 	if name != ComponentName {
-		if !d.pinned() && d.fs.pending.has(d.path()+"/"+name) {
-			return d.fs.pendingFolder(ctx, &d.Inode, d.path(), name, out), 0
+		if d.pinned() {
+			return nil, syscall.ENOENT
 		}
-		return nil, syscall.ENOENT
+		return d.fs.lookupBelow(ctx, &d.Inode, d.path(), name, out, false)
 	}
 	art, err := d.fs.meta.Resolve(ctx, d.repo, d.reference)
 	if err != nil {
@@ -90,9 +106,12 @@ func (d *tagDir) Create(ctx context.Context, name string, flags, mode uint32, ou
 	if err != nil {
 		return nil, nil, 0, toErrno(d.fs.log, "create "+d.what()+"/"+name, err)
 	}
+	f.ino = inoFor("new", d.repo, d.reference, name, h.staged.Name())
+	if name != ComponentName {
+		d.fs.created.add(d.repo, d.reference, name, f)
+	}
 	f.writable.attr(&out.Attr, 0, d.fs)
-	ino := inoFor("new", d.repo, d.reference, name, h.staged.Name())
-	return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: ino}), h, fuse.FOPEN_DIRECT_IO, 0
+	return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: f.ino}), h, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (d *tagDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -104,7 +104,6 @@ func (h *writeHandle) truncate(size uint64) error {
 	return fmt.Errorf("%w: truncate %s to %d bytes: only truncation to 0 is supported", errUnsupportedWrite, h.what(), size)
 }
 
-
 // Flush publishes unpublished writes; its error is what close(2) returns.
 func (h *writeHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
@@ -143,6 +142,7 @@ func (h *writeHandle) Release(ctx context.Context) syscall.Errno {
 // Getattr reports (the kernel asks Getattr without a file handle), the mode and times set by
 // chmod and utimens, and what was last published from it.
 type writable struct {
+	noXattr
 	mu        sync.Mutex
 	writer    *writeHandle
 	mode      uint32
@@ -272,12 +272,12 @@ func (fsys *filesystem) publish(ctx context.Context, repo, tag, title string, st
 	}
 	node.setPublished(res.Layer)
 	fsys.meta.Forget(repo)
-	gone := fsys.pending.published(repo + "/" + tag)
+	fsys.pending.published(repo + "/" + tag)
 	fsys.log.Info("published", "tag", repo+":"+tag, "layer", res.Layer.Digest, "bytes", res.Layer.Size,
 		"manifest", res.ManifestDigest, "took", time.Since(start).Round(time.Millisecond))
-	// The kernel may cache the folders and component.wasm as they were; drop them. Not from
-	// inside this request: the notifications wait on locks the kernel may hold for it.
-	go fsys.invalidate(append(gone, repo+"/"+tag+"/"+ComponentName, repo+"/"+tag))
+	// The kernel may cache component.wasm as it was; drop it. Not from inside this request:
+	// the notification waits on locks the kernel may hold for it.
+	go fsys.invalidate(repo + "/" + tag + "/" + ComponentName)
 	return nil
 }
 
@@ -292,18 +292,14 @@ func (fsys *filesystem) tagLock(key string) *sync.Mutex {
 	return l
 }
 
-// invalidate tells the kernel to forget the directory entries at paths.
-func (fsys *filesystem) invalidate(paths []string) {
-	for _, p := range paths {
-		parts := strings.Split(p, "/")
-		dir := fsys.root.EmbeddedInode()
-		for _, part := range parts[:len(parts)-1] {
-			if dir = dir.GetChild(part); dir == nil {
-				break
-			}
-		}
-		if dir != nil {
-			dir.NotifyEntry(parts[len(parts)-1])
+// invalidate tells the kernel to forget the directory entry at path, if it knows it.
+func (fsys *filesystem) invalidate(path string) {
+	parts := strings.Split(path, "/")
+	dir := fsys.root.EmbeddedInode()
+	for _, part := range parts[:len(parts)-1] {
+		if dir = dir.GetChild(part); dir == nil {
+			return
 		}
 	}
+	dir.NotifyEntry(parts[len(parts)-1])
 }
