@@ -113,3 +113,43 @@ func (h *componentHandle) Release(ctx context.Context) syscall.Errno {
 	}
 	return 0
 }
+
+// Extended attributes name what the file is in the registry, for scripts:
+// `getfattr -n user.oci.layer.digest component.wasm`.
+const (
+	xattrLayerDigest    = "user.oci.layer.digest"
+	xattrLayerMediaType = "user.oci.layer.mediatype"
+)
+
+var (
+	_ = (gofs.NodeGetxattrer)((*componentFile)(nil))
+	_ = (gofs.NodeListxattrer)((*componentFile)(nil))
+)
+
+func (f *componentFile) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	var v string
+	switch attr {
+	case xattrLayerDigest:
+		v = f.layer.Digest
+	case xattrLayerMediaType:
+		v = f.layer.MediaType
+	default:
+		return 0, syscall.ENODATA
+	}
+	return copyXattr(dest, v)
+}
+
+func (f *componentFile) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return copyXattr(dest, xattrLayerDigest+"\x00"+xattrLayerMediaType+"\x00")
+}
+
+// copyXattr answers with v, or its size when dest is empty (the caller asks how much room).
+func copyXattr(dest []byte, v string) (uint32, syscall.Errno) {
+	if len(dest) == 0 {
+		return uint32(len(v)), 0
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}

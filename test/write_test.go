@@ -230,6 +230,39 @@ func TestFlushSemantics(t *testing.T) {
 		t.Fatalf("second writer: %v", err)
 	}
 	w.pushed(t, "flush:v1", core, "component.wasm")
+
+	// A writer that keeps receiving signals while close waits on a slow push (Go's runtime
+	// sends SIGURG all the time): the push is not aborted and close reports its success.
+	w.proxy.SetFault(testreg.Delay("PUT manifest", 700*time.Millisecond))
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				syscall.Kill(os.Getpid(), syscall.SIGURG)
+			}
+		}
+	}()
+	f, err = os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+	if err == nil {
+		_, err = f.Write(compBytes)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	close(stop)
+	w.proxy.SetFault(nil)
+	if err != nil {
+		t.Fatalf("write and close under signals: %v", err)
+	}
+	w.pushed(t, "flush:v1", comp, "component.wasm")
+	digest := make([]byte, 128)
+	n, err := syscall.Getxattr(file, "user.oci.layer.digest", digest)
+	if err != nil || string(digest[:n]) != "sha256:"+sha256Hex(t, comp) {
+		t.Fatalf("the mount shows digest %q (%v) right after close, want sha256:%s", digest[:n], err, sha256Hex(t, comp))
+	}
 }
 
 // TestRefusedOperations: each unsupported operation fails at once with its documented errno.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -174,6 +175,16 @@ func Answer(route string, status int) Fault {
 		w.WriteHeader(status)
 		io.WriteString(w, `{"errors":[{"code":"UNSUPPORTED","message":"injected by the test proxy"}]}`)
 		return true
+	}
+}
+
+// Delay is a fault that holds requests to route for d before passing them on.
+func Delay(route string, d time.Duration) Fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if Route(r) == route {
+			time.Sleep(d)
+		}
+		return false
 	}
 }
 
