@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"syscall"
 
+	"github.com/stuffed-dev/stuffed/cache"
 	"github.com/stuffed-dev/stuffed/registry"
 )
 
@@ -22,6 +23,8 @@ func toErrno(log *slog.Logger, op string, err error) syscall.Errno {
 		errno = syscall.EACCES
 	case errors.Is(err, registry.ErrInvalidName), errors.Is(err, registry.ErrNotWasm):
 		errno = syscall.EINVAL
+	case errors.Is(err, registry.ErrTooLarge), errors.Is(err, cache.ErrTooLarge):
+		errno = syscall.EFBIG
 	case errors.Is(err, registry.ErrUnavailable):
 		errno = syscall.EIO // before Canceled: a stalled download is cancelled internally
 	case errors.Is(err, context.Canceled):

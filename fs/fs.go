@@ -69,7 +69,7 @@ func Mount(dir string, reg *registry.Client, c *cache.Cache, opts Options) (*fus
 	fsys := &filesystem{
 		reg:      reg,
 		cache:    c,
-		meta:     newMeta(reg, opts.Repos, opts.MetaTTL),
+		meta:     newMeta(reg, opts.Repos, opts.MetaTTL, opts.Log),
 		log:      opts.Log,
 		start:    time.Now(),
 		tagLocks: map[string]*sync.Mutex{},

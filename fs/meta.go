@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -13,13 +14,15 @@ import (
 
 // meta remembers listings and tag resolutions for a short TTL, so that `ls -l` of a folder
 // costs one request per listing, not one per entry. Digest resolutions never change and are
-// kept for the life of the mount.
+// kept for the life of the mount. Entries are kept past their TTL, to be served while the
+// registry cannot answer.
 type meta struct {
 	reg      *registry.Client
 	extra    []string // --repo names
 	ttl      time.Duration
+	log      *slog.Logger
 	mu       sync.Mutex
-	repos    timed[repoList]
+	repos    map[string]timed[repoList] // one entry, "_catalog"
 	tags     map[string]timed[[]string]
 	resolved map[string]timed[registry.Artifact]
 }
@@ -35,80 +38,90 @@ type repoList struct {
 	catalog bool // the registry lists its repositories; false: only --repo names are known
 }
 
-func newMeta(reg *registry.Client, extra []string, ttl time.Duration) *meta {
+func newMeta(reg *registry.Client, extra []string, ttl time.Duration, log *slog.Logger) *meta {
 	return &meta{
 		reg:      reg,
 		extra:    extra,
 		ttl:      ttl,
+		log:      log,
+		repos:    map[string]timed[repoList]{},
 		tags:     map[string]timed[[]string]{},
 		resolved: map[string]timed[registry.Artifact]{},
 	}
 }
 
-func (m *meta) fresh(at time.Time) bool { return !at.IsZero() && time.Since(at) < m.ttl }
+// cached answers from a fresh entry of table, else asks the registry with fetch. When the
+// registry cannot answer (down, hanging, overloaded) a stale entry is served instead, with a
+// warning, so files already known and cached keep reading; definite answers (not found,
+// unauthorized) are never papered over.
+func cached[T any](ctx context.Context, m *meta, table map[string]timed[T], key string, pinned bool, fetch func(context.Context) (T, error)) (T, error) {
+	m.mu.Lock()
+	old, ok := table[key]
+	m.mu.Unlock()
+	if ok && (pinned || time.Since(old.at) < m.ttl) {
+		return old.val, nil
+	}
+	val, err := fetch(ctx)
+	if err != nil {
+		if ok && transient(err) {
+			m.log.Warn("registry unavailable; serving what it said before", "what", key,
+				"age", time.Since(old.at).Round(time.Second), "err", err)
+			m.mu.Lock()
+			table[key] = timed[T]{old.val, time.Now()} // ask again after a TTL, not on every call
+			m.mu.Unlock()
+			return old.val, nil
+		}
+		return val, err
+	}
+	m.mu.Lock()
+	table[key] = timed[T]{val, time.Now()}
+	m.mu.Unlock()
+	return val, nil
+}
+
+// transient says whether an error may go away by itself: not a definite answer of the
+// registry, and not the caller giving up.
+func transient(err error) bool {
+	for _, definite := range []error{registry.ErrNotFound, registry.ErrUnauthorized, registry.ErrInvalidName,
+		registry.ErrNoWasmLayer, registry.ErrTooLarge, context.Canceled} {
+		if errors.Is(err, definite) {
+			return false
+		}
+	}
+	return true
+}
 
 // Repos lists repositories: _catalog (all pages) plus --repo names. A registry without
 // _catalog is not an error: the --repo names are the list.
 func (m *meta) Repos(ctx context.Context) (repoList, error) {
-	m.mu.Lock()
-	if m.fresh(m.repos.at) {
-		defer m.mu.Unlock()
-		return m.repos.val, nil
-	}
-	m.mu.Unlock()
-	names, err := m.reg.Repos(ctx)
-	catalog := true
-	if errors.Is(err, registry.ErrNoCatalog) {
-		catalog, err = false, nil
-	}
-	if err != nil {
-		return repoList{}, err
-	}
-	names = append(slices.Clone(names), m.extra...)
-	slices.Sort(names)
-	list := repoList{names: slices.Compact(names), catalog: catalog}
-	m.mu.Lock()
-	m.repos = timed[repoList]{list, time.Now()}
-	m.mu.Unlock()
-	return list, nil
+	return cached(ctx, m, m.repos, "_catalog", false, func(ctx context.Context) (repoList, error) {
+		names, err := m.reg.Repos(ctx)
+		catalog := true
+		if errors.Is(err, registry.ErrNoCatalog) {
+			catalog, err = false, nil
+		}
+		if err != nil {
+			return repoList{}, err
+		}
+		names = append(slices.Clone(names), m.extra...)
+		slices.Sort(names)
+		return repoList{names: slices.Compact(names), catalog: catalog}, nil
+	})
 }
 
 // Tags lists a repository's tags.
 func (m *meta) Tags(ctx context.Context, repo string) ([]string, error) {
-	m.mu.Lock()
-	if t, ok := m.tags[repo]; ok && m.fresh(t.at) {
-		m.mu.Unlock()
-		return t.val, nil
-	}
-	m.mu.Unlock()
-	tags, err := m.reg.Tags(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	m.tags[repo] = timed[[]string]{tags, time.Now()}
-	m.mu.Unlock()
-	return tags, nil
+	return cached(ctx, m, m.tags, repo, false, func(ctx context.Context) ([]string, error) {
+		return m.reg.Tags(ctx, repo)
+	})
 }
 
-// Resolve finds the Wasm layer of repo at a tag or digest.
+// Resolve finds the Wasm layer of repo at a tag or digest; a digest's answer never changes.
 func (m *meta) Resolve(ctx context.Context, repo, reference string) (registry.Artifact, error) {
-	key := repo + "\x00" + reference
 	pinned := strings.HasPrefix(reference, "sha256:")
-	m.mu.Lock()
-	if a, ok := m.resolved[key]; ok && (pinned || m.fresh(a.at)) {
-		m.mu.Unlock()
-		return a.val, nil
-	}
-	m.mu.Unlock()
-	a, err := m.reg.Resolve(ctx, repo, reference)
-	if err != nil {
-		return registry.Artifact{}, err
-	}
-	m.mu.Lock()
-	m.resolved[key] = timed[registry.Artifact]{a, time.Now()}
-	m.mu.Unlock()
-	return a, nil
+	return cached(ctx, m, m.resolved, repo+"\x00"+reference, pinned, func(ctx context.Context) (registry.Artifact, error) {
+		return m.reg.Resolve(ctx, repo, reference)
+	})
 }
 
 // childrenOf lists the next path components below prefix ("" for the root) among names, and
@@ -137,7 +150,7 @@ func childrenOf(names []string, prefix string) (children []string, isRepo bool) 
 func (m *meta) Forget(repo string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.repos = timed[repoList]{}
+	clear(m.repos)
 	delete(m.tags, repo)
 	for key := range m.resolved {
 		if r, ref, _ := strings.Cut(key, "\x00"); r == repo && !strings.HasPrefix(ref, "sha256:") {

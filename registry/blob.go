@@ -22,6 +22,10 @@ func (c *Client) OpenBlob(ctx context.Context, repo, dgst string, size int64) (i
 	if err := CheckDigest(dgst); err != nil {
 		return nil, err
 	}
+	if size > c.maxBlobSize || size < 0 {
+		return nil, fmt.Errorf("fetch %s@%s: %w: the manifest says %d bytes, the limit is %d (--max-blob-size)",
+			r.CommonName(), dgst, ErrTooLarge, size, c.maxBlobSize)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	watch := &stallReader{cancel: cancel, timeout: c.stallTimout}
 	watch.timer = time.AfterFunc(c.stallTimout, watch.fire)

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ type Client struct {
 	localRoot   string // the local store's folder, when host is empty
 	timeout     time.Duration
 	stallTimout time.Duration
+	maxBlobSize int64
 	log         *slog.Logger
 }
 
@@ -41,12 +43,15 @@ type Client struct {
 type Opt func(*options)
 
 type options struct {
-	host      string
-	plainHTTP bool
-	localRoot string
-	timeout   time.Duration
-	stall     time.Duration
-	log       *slog.Logger
+	host       string
+	plainHTTP  bool
+	caFile     string
+	skipVerify bool
+	localRoot  string
+	timeout    time.Duration
+	stall      time.Duration
+	maxBlob    int64
+	log        *slog.Logger
 }
 
 // WithHost selects a registry (host or host:port). Without it the client uses the local store.
@@ -54,6 +59,14 @@ func WithHost(host string) Opt { return func(o *options) { o.host = host } }
 
 // WithPlainHTTP speaks HTTP without TLS to the registry host: an explicit opt-in.
 func WithPlainHTTP(plain bool) Opt { return func(o *options) { o.plainHTTP = plain } }
+
+// WithCAFile trusts the PEM certificates in file for the registry's TLS, besides the system's
+// and Docker's /etc/docker/certs.d/<host>.
+func WithCAFile(file string) Opt { return func(o *options) { o.caFile = file } }
+
+// WithTLSSkipVerify speaks TLS without verifying the registry's certificate: an explicit
+// opt-in for self-signed test registries.
+func WithTLSSkipVerify(skip bool) Opt { return func(o *options) { o.skipVerify = skip } }
 
 // WithLocalRoot sets the local store's folder (default: DefaultLocalRoot).
 func WithLocalRoot(dir string) Opt { return func(o *options) { o.localRoot = dir } }
@@ -64,8 +77,14 @@ func WithTimeout(d time.Duration) Opt { return func(o *options) { o.timeout = d 
 // WithStallTimeout bounds how long a blob download may go without receiving a byte.
 func WithStallTimeout(d time.Duration) Opt { return func(o *options) { o.stall = d } }
 
+// WithMaxBlobSize refuses, without a request, any blob whose descriptor claims more bytes.
+func WithMaxBlobSize(n int64) Opt { return func(o *options) { o.maxBlob = n } }
+
 // WithLogger sets the logger for this package and regclient.
 func WithLogger(l *slog.Logger) Opt { return func(o *options) { o.log = l } }
+
+// DefaultMaxBlobSize bounds the blobs a client fetches unless told otherwise.
+const DefaultMaxBlobSize = 2 << 30
 
 // DefaultLocalRoot is $XDG_DATA_HOME/stuffed, else ~/.local/share/stuffed.
 func DefaultLocalRoot() (string, error) {
@@ -81,15 +100,15 @@ func DefaultLocalRoot() (string, error) {
 
 // New builds a Client. Credentials come from Docker's config and credential helpers.
 func New(opts ...Opt) (*Client, error) {
-	o := options{timeout: 30 * time.Second, stall: 60 * time.Second, log: slog.Default()}
+	o := options{timeout: 30 * time.Second, stall: 60 * time.Second, maxBlob: DefaultMaxBlobSize, log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Client{host: o.host, timeout: o.timeout, stallTimout: o.stall, log: o.log}
+	log := slog.New(RedactingHandler(o.log.Handler()))
+	c := &Client{host: o.host, timeout: o.timeout, stallTimout: o.stall, maxBlobSize: o.maxBlob, log: log}
 	rcOpts := []regclient.Opt{
-		regclient.WithSlog(o.log),
+		regclient.WithSlog(log),
 		regclient.WithUserAgent("stuffed"),
-		regclient.WithDockerCerts(),
 		regclient.WithDockerCreds(),
 		regclient.WithRetryLimit(3),
 		regclient.WithRetryDelay(200*time.Millisecond, 2*time.Second),
@@ -118,7 +137,12 @@ func New(opts ...Opt) (*Client, error) {
 		if o.plainHTTP {
 			h.TLS = config.TLSDisabled
 		}
-		rcOpts = append(rcOpts, regclient.WithConfigHost(*h))
+		transport, err := newTransport(o.host, o.caFile, o.skipVerify)
+		if err != nil {
+			return nil, err
+		}
+		rcOpts = append(rcOpts, regclient.WithConfigHost(*h),
+			regclient.WithRegOpts(reg.WithHTTPClient(&http.Client{Transport: transport})))
 	}
 	c.rc = regclient.New(rcOpts...)
 	return c, nil

@@ -17,11 +17,13 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stuffed-dev/stuffed/registry"
 )
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "stuffedfs:", err)
+		fmt.Fprintln(os.Stderr, "stuffedfs:", registry.Redact(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -55,5 +57,6 @@ func (g *globalFlags) logger() (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: choose debug, info, warn or error", g.logLevel)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+	text := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	return slog.New(registry.RedactingHandler(text)), nil
 }
