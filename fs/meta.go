@@ -29,6 +29,7 @@ type meta struct {
 
 type timed[T any] struct {
 	val T
+	err error // a definite "not found", remembered like an answer
 	at  time.Time
 }
 
@@ -59,24 +60,25 @@ func cached[T any](ctx context.Context, m *meta, table map[string]timed[T], key 
 	old, ok := table[key]
 	m.mu.Unlock()
 	if ok && (pinned || time.Since(old.at) < m.ttl) {
-		return old.val, nil
+		return old.val, old.err
 	}
 	val, err := fetch(ctx)
-	if err != nil {
-		if ok && transient(err) {
-			m.log.Warn("registry unavailable; serving what it said before", "what", key,
-				"age", time.Since(old.at).Round(time.Second), "err", err)
-			m.mu.Lock()
-			table[key] = timed[T]{old.val, time.Now()} // ask again after a TTL, not on every call
-			m.mu.Unlock()
-			return old.val, nil
-		}
+	switch {
+	case err != nil && ok && transient(err):
+		m.log.Warn("registry unavailable; serving what it said before", "what", key,
+			"age", time.Since(old.at).Round(time.Second), "err", err)
+		old.at = time.Now() // ask again after a TTL, not on every call
+		m.mu.Lock()
+		table[key] = old
+		m.mu.Unlock()
+		return old.val, old.err
+	case err != nil && !errors.Is(err, registry.ErrNotFound):
 		return val, err
 	}
 	m.mu.Lock()
-	table[key] = timed[T]{val, time.Now()}
+	table[key] = timed[T]{val, err, time.Now()}
 	m.mu.Unlock()
-	return val, nil
+	return val, err
 }
 
 // transient says whether an error may go away by itself: not a definite answer of the

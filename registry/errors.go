@@ -34,7 +34,7 @@ func classify(err error) error {
 		return fmt.Errorf("%w: no answer before the deadline: %w", ErrUnavailable, err)
 	case errors.Is(err, errs.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, errs.ErrHTTPUnauthorized):
+	case errors.Is(err, errs.ErrHTTPUnauthorized), errors.Is(err, errs.ErrNoLogin), errors.Is(err, errs.ErrEmptyChallenge):
 		return fmt.Errorf("%w (log in with `docker login` or a credential helper): %w", ErrUnauthorized, err)
 	case errors.Is(err, errs.ErrSizeLimitExceeded):
 		return fmt.Errorf("%w: %w", ErrTooLarge, err)

@@ -33,7 +33,7 @@ func (c *Client) Repos(ctx context.Context) ([]string, error) {
 	for range maxPages {
 		rl, err := c.rc.RepoList(ctx, c.host, opts...)
 		if err != nil {
-			if errors.Is(err, errs.ErrNotFound) || errors.Is(err, errs.ErrHTTPUnauthorized) ||
+			if errors.Is(classify(err), ErrUnauthorized) || errors.Is(err, errs.ErrNotFound) ||
 				errors.Is(err, errs.ErrNotImplemented) {
 				return nil, fmt.Errorf("list repositories of %s: %w: %w", c.host, ErrNoCatalog, err)
 			}

@@ -139,25 +139,18 @@ func (p *Proxy) RewriteBody(route string, rewrite func([]byte) []byte) Fault {
 		if Route(r) != route {
 			return false
 		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), nil)
+		resp, body, err := p.fetchUpstream(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return true
 		}
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return true
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode == http.StatusOK {
 			body = rewrite(body)
 		}
 		for k, v := range resp.Header {
 			w.Header()[k] = v
 		}
+		w.Header().Del("Docker-Content-Digest") // a lying registry does not sign its lie
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(resp.StatusCode)
 		w.Write(body)
@@ -172,6 +165,9 @@ func Answer(route string, status int) Fault {
 			return false
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="stuffed-test"`)
+		}
 		w.WriteHeader(status)
 		io.WriteString(w, `{"errors":[{"code":"UNSUPPORTED","message":"injected by the test proxy"}]}`)
 		return true
@@ -230,4 +226,107 @@ func RequireFUSE(t testing.TB) {
 		}
 		t.Skipf("no /dev/fuse: %v", err)
 	}
+}
+
+// Hang is a fault that never answers requests to route: it holds them until the client
+// gives up.
+func Hang(route string) Fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if Route(r) != route && route != "" {
+			return false
+		}
+		<-r.Context().Done()
+		return true
+	}
+}
+
+// AnswerRetryAfter is a fault that answers requests to route with status and a Retry-After
+// header of retryAfter.
+func AnswerRetryAfter(route string, status int, retryAfter string) Fault {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if Route(r) != route {
+			return false
+		}
+		w.Header().Set("Retry-After", retryAfter)
+		w.WriteHeader(status)
+		return true
+	}
+}
+
+// Times applies fault to the first n requests it answers, then lets requests through.
+func Times(n int, fault Fault) Fault {
+	var mu sync.Mutex
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		if n <= 0 {
+			mu.Unlock()
+			return false
+		}
+		mu.Unlock()
+		if !fault(w, r) {
+			return false
+		}
+		mu.Lock()
+		n--
+		mu.Unlock()
+		return true
+	}
+}
+
+// SlowBody is a fault that sends the upstream's answer to route in chunks of chunk bytes,
+// delay apart, after rewrite (nil keeps the bytes).
+func (p *Proxy) SlowBody(route string, chunk int, delay time.Duration, rewrite func([]byte) []byte) Fault {
+	if rewrite == nil {
+		rewrite = func(b []byte) []byte { return b }
+	}
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if Route(r) != route {
+			return false
+		}
+		resp, body, err := p.fetchUpstream(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return true
+		}
+		if resp.StatusCode == http.StatusOK {
+			body = rewrite(body)
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		flusher, _ := w.(http.Flusher)
+		for len(body) > 0 {
+			n := min(chunk, len(body))
+			if _, err := w.Write(body[:n]); err != nil {
+				return true
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			body = body[n:]
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return true
+			}
+		}
+		return true
+	}
+}
+
+func (p *Proxy) fetchUpstream(r *http.Request) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
 }
