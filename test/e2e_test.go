@@ -122,6 +122,22 @@ func TestCLIPushIsReadByPeers(t *testing.T) {
 		t.Fatal("stuffedfs pull wrote other bytes")
 	}
 
+	// pull -o never writes through a symlink: the link is replaced, its target untouched.
+	outside := filepath.Join(t.TempDir(), "outside.txt")
+	os.WriteFile(outside, []byte("keep me"), 0o644)
+	link := filepath.Join(pullDir, "linked.wasm")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "", env, stuffedBin, "pull", "--reference", ref, "-i", "-o", link)
+	if b, _ := os.ReadFile(outside); string(b) != "keep me" {
+		t.Fatalf("pull -o wrote through a symlink into %s", outside)
+	}
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("pull -o %s: %v %v, want a regular file", link, fi, err)
+	}
+	must(t, "", nil, "cmp", link, comp)
+
 	// The original tool's layout, on request.
 	seed := host + "/wasm/seed:v1"
 	must(t, "", env, stuffedBin, "push", "--reference", seed, "--root-path", comp, "-i", "--format", "seed")

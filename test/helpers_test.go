@@ -5,6 +5,7 @@ package test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -144,23 +146,48 @@ http:
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // mountProc is a running `stuffedfs mount`.
 type mountProc struct {
 	dir    string
 	cmd    *exec.Cmd
-	logs   *bytes.Buffer
+	logs   *syncBuffer
 	exited chan error
+	killed bool
 }
 
-// mountBinary runs `stuffedfs mount ARGS DIR` and waits until DIR is mounted. When the test
-// ends it is stopped with SIGTERM, which must make it exit 0 with nothing left mounted.
+// mountBinary runs `stuffedfs mount ARGS DIR` in a new folder and waits until it is mounted.
+// When the test ends it is stopped with SIGTERM, which must make it exit 0 with nothing left
+// mounted.
 func mountBinary(t *testing.T, env []string, args ...string) *mountProc {
 	t.Helper()
+	return mountBinaryAt(t, t.TempDir(), env, args...)
+}
+
+// mountBinaryAt is mountBinary on a given folder (which may hold a dead mount).
+func mountBinaryAt(t *testing.T, dir string, env []string, args ...string) *mountProc {
+	t.Helper()
 	testreg.RequireFUSE(t)
-	dir := t.TempDir()
 	cmd := exec.Command(stuffedBin, append(append([]string{"mount"}, args...), dir)...)
 	cmd.Env = append(os.Environ(), env...)
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -168,7 +195,7 @@ func mountBinary(t *testing.T, env []string, args ...string) *mountProc {
 	m := &mountProc{dir: dir, cmd: cmd, logs: logs, exited: make(chan error, 1)}
 	go func() { m.exited <- cmd.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
-	for !mounted(dir) {
+	for !strings.Contains(logs.String(), "msg=mounted") || !mounted(dir) {
 		select {
 		case err := <-m.exited:
 			t.Fatalf("stuffedfs mount exited: %v\n%s", err, logs.String())
@@ -186,10 +213,28 @@ func mountBinary(t *testing.T, env []string, args ...string) *mountProc {
 // stop sends SIGTERM and checks the clean exit.
 func (m *mountProc) stop(t *testing.T) {
 	t.Helper()
-	if m.cmd.ProcessState == nil {
-		m.cmd.Process.Signal(syscall.SIGTERM)
+	if m.killed {
+		return
 	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
 	m.wait(t)
+}
+
+// kill ends the process with SIGKILL, as a crash would, leaving its mount dead.
+func (m *mountProc) kill(t *testing.T) {
+	t.Helper()
+	m.killed = true
+	m.cmd.Process.Kill()
+	t.Cleanup(func() { // if nothing mounted over it again, clear the dead mount
+		if _, err := os.Stat(m.dir); errors.Is(err, syscall.ENOTCONN) {
+			syscall.Unmount(m.dir, syscall.MNT_DETACH)
+		}
+	})
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stuffedfs did not die on SIGKILL")
+	}
 }
 
 // wait checks that the mount process exits 0 and leaves nothing mounted.

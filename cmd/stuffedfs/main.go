@@ -47,15 +47,20 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "trace (every HTTP request), debug, info, warn or error")
 	root.AddCommand(newMountCommand(g), newPushCommand(g), newPullCommand(g))
 	return root
 }
 
+// levelTrace is regclient's level for logging every HTTP request and response.
+const levelTrace = slog.Level(-8)
+
 func (g *globalFlags) logger() (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: choose debug, info, warn or error", g.logLevel)
+	level := levelTrace
+	if g.logLevel != "trace" {
+		if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+			return nil, fmt.Errorf("--log-level %q: choose trace, debug, info, warn or error", g.logLevel)
+		}
 	}
 	text := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 	return slog.New(registry.RedactingHandler(text)), nil
