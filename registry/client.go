@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/regclient/regclient"
@@ -37,6 +38,9 @@ type Client struct {
 	stallTimout time.Duration
 	maxBlobSize int64
 	log         *slog.Logger
+
+	uploadsMu sync.Mutex
+	uploads   map[string]*sync.Mutex // repo@digest -> held while that blob uploads
 }
 
 // Opt configures a Client.
@@ -105,7 +109,8 @@ func New(opts ...Opt) (*Client, error) {
 		opt(&o)
 	}
 	log := slog.New(RedactingHandler(o.log.Handler()))
-	c := &Client{host: o.host, timeout: o.timeout, stallTimout: o.stall, maxBlobSize: o.maxBlob, log: log}
+	c := &Client{host: o.host, timeout: o.timeout, stallTimout: o.stall, maxBlobSize: o.maxBlob, log: log,
+		uploads: map[string]*sync.Mutex{}}
 	rcOpts := []regclient.Opt{
 		regclient.WithSlog(log),
 		regclient.WithUserAgent("stuffed"),

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/manifest"
 	v1 "github.com/regclient/regclient/types/oci/v1"
+	"github.com/regclient/regclient/types/ref"
 )
 
 // Format is the artifact layout a push writes.
@@ -119,7 +121,7 @@ func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
 		return PushResult{}, err
 	}
-	if _, err := c.rc.BlobPut(blobCtx, r, layerDesc, file); err != nil {
+	if err := c.putBlob(blobCtx, r, layerDesc, file); err != nil {
 		return PushResult{}, fmt.Errorf("push %s: upload layer %s: %w", r.CommonName(), layer.Digest, classify(err))
 	}
 
@@ -130,7 +132,7 @@ func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts
 		Digest:    digest.FromBytes(configBody),
 		Size:      int64(len(configBody)),
 	}
-	if _, err := c.rc.BlobPut(ctx, r, configDesc, bytes.NewReader(configBody)); err != nil {
+	if err := c.putBlob(ctx, r, configDesc, bytes.NewReader(configBody)); err != nil {
 		return PushResult{}, fmt.Errorf("push %s: upload config: %w", r.CommonName(), classify(err))
 	}
 	m := v1.Manifest{
@@ -147,10 +149,46 @@ func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: build manifest: %w", r.CommonName(), err)
 	}
-	if err := c.rc.ManifestPut(ctx, r, mm); err != nil {
+	unlock := c.lockUpload(repoOf(r) + "@" + mm.GetDescriptor().Digest.String())
+	err = c.rc.ManifestPut(ctx, r, mm)
+	unlock()
+	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: put manifest: %w", r.CommonName(), classify(err))
 	}
 	return PushResult{Layer: layer, ManifestDigest: mm.GetDescriptor().Digest.String(), Info: info}, nil
+}
+
+// lockUpload makes uploads of one content (blob or manifest) to one repository take turns,
+// and returns the unlock. Tags pushed in parallel often share content (the same component,
+// configs and manifests identical to the second), and CNCF Distribution 2.8 answers a
+// manifest PUT with "blob unknown" or "digest invalid" while a second upload of the same
+// content is being committed (its filesystem driver rewrites files in place).
+func (c *Client) lockUpload(key string) func() {
+	c.uploadsMu.Lock()
+	lock, ok := c.uploads[key]
+	if !ok {
+		lock = &sync.Mutex{}
+		c.uploads[key] = lock
+	}
+	c.uploadsMu.Unlock()
+	lock.Lock()
+	return lock.Unlock
+}
+
+// repoOf names the repository of r, without tag or digest.
+func repoOf(r ref.Ref) string {
+	return r.SetTag("").CommonName()
+}
+
+// putBlob uploads a blob unless the repository has it already.
+func (c *Client) putBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, body io.Reader) error {
+	defer c.lockUpload(repoOf(r) + "@" + d.Digest.String())()
+	if head, err := c.rc.BlobHead(ctx, r, d); err == nil {
+		head.Close()
+		return nil
+	}
+	_, err := c.rc.BlobPut(ctx, r, d, body)
+	return err
 }
 
 // describeFile reads file once: its Wasm kind, a component's imports and exports, its size

@@ -206,7 +206,12 @@ func mountBinaryAt(t *testing.T, dir string, env []string, args ...string) *moun
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Cleanup(func() { m.stop(t) })
+	t.Cleanup(func() {
+		m.stop(t)
+		if t.Failed() {
+			t.Logf("stuffedfs mount %s logged:\n%s", dir, logs.String())
+		}
+	})
 	return m
 }
 
