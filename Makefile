@@ -10,7 +10,7 @@ REGCTL_VERSION := v0.11.7
 ORAS_VERSION   := v1.3.6
 WAZERO_VERSION := v1.12.0
 
-.PHONY: build demo test tools system-packages fmt vet clean
+.PHONY: build demo test bench tools system-packages fmt clean
 
 build:
 	$(GO) build -o bin/stuffedfs ./cmd/stuffedfs
@@ -49,3 +49,7 @@ fmt:
 
 clean:
 	rm -rf bin .tools test/node_modules
+
+# Speed and memory against peers in the same run (not part of `make test`).
+bench: build tools
+	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./test

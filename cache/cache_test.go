@@ -226,3 +226,35 @@ func TestBoundedEvictionSparesPinned(t *testing.T) {
 		t.Fatal("unfinished download survived a restart")
 	}
 }
+
+// TestTornBlobFromAPreviousRunIsFetchedAgain: blobs are not synced when downloaded, so one
+// kept from a run that crashed is hashed again before first use, and dropped if damaged.
+func TestTornBlobFromAPreviousRunIsFetchedAgain(t *testing.T) {
+	dir := t.TempDir()
+	body := []byte("the whole verified blob")
+	d := digestOf(body)
+	c, err := cache.Open(dir, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	b, err := c.Get(context.Background(), d, int64(len(body)), serve(body, &calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	// A crash tore the file: same size, other bytes.
+	os.WriteFile(filepath.Join(dir, "blobs", "sha256", d[len("sha256:"):]), bytes.Repeat([]byte{0}, len(body)), 0o600)
+	c2, err := cache.Open(dir, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = c2.Get(context.Background(), d, int64(len(body)), serve(body, &calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := readAll(t, b); !bytes.Equal(got, body) || calls.Load() != 2 {
+		t.Fatalf("after restart: %q, %d fetches; want the verified bytes, fetched again", got, calls.Load())
+	}
+}

@@ -240,7 +240,7 @@ func fuseWaiting(t *testing.T, mnt string) int {
 	if err := syscall.Stat(mnt, &st); err != nil {
 		t.Fatal(err)
 	}
-	minor := (st.Dev & 0xff) | ((st.Dev >> 12) & 0xfff00)
+	minor := testreg.FuseConnection(st.Dev)
 	const fusectl = "/sys/fs/fuse/connections"
 	waiting := fmt.Sprintf("%s/%d/waiting", fusectl, minor)
 	if _, err := os.Stat(waiting); errors.Is(err, os.ErrNotExist) {

@@ -24,6 +24,13 @@ const (
 	coreFixture      = "../test/testdata/hello.core.wasm"
 )
 
+func TestMain(m *testing.M) {
+	// These tests serve their mounts from this process: stop before `go test -timeout` can
+	// leave it unable to exit.
+	testreg.Watchdog(8 * time.Minute)
+	os.Exit(m.Run())
+}
+
 // env is a real registry behind a counting proxy, and a client for it.
 type env struct {
 	reg    *testreg.Registry
@@ -76,6 +83,7 @@ func mountCache(t *testing.T, c *registry.Client, opts stuffedfs.Options, cacheD
 	if err != nil {
 		t.Fatal(err)
 	}
+	testreg.TrackMount(t, dir)
 	t.Cleanup(func() {
 		if err := server.Unmount(); err != nil {
 			t.Errorf("unmount: %v", err)

@@ -23,7 +23,7 @@ const (
 	hello         = "hello from stuffed\n"
 )
 
-func sha256Hex(t *testing.T, path string) string {
+func sha256Hex(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -34,7 +34,7 @@ func sha256Hex(t *testing.T, path string) string {
 }
 
 // toolEnv gives regctl and oras a private HOME, with plain HTTP allowed for host.
-func toolEnv(t *testing.T, host string) []string {
+func toolEnv(t testing.TB, host string) []string {
 	t.Helper()
 	env := []string{"HOME=" + t.TempDir(), "DOCKER_CONFIG=" + t.TempDir()}
 	if host != "" {

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 // tool finds a program the tests drive; `make tools` installs them all.
-func tool(t *testing.T, name string) string {
+func tool(t testing.TB, name string) string {
 	t.Helper()
 	for _, dir := range []string{"../.tools/bin", "node_modules/.bin"} {
 		if p, err := filepath.Abs(filepath.Join(dir, name)); err == nil {
@@ -64,7 +64,7 @@ type cmdResult struct {
 }
 
 // run runs a program with extra environment variables, in dir if not empty.
-func run(t *testing.T, dir string, env []string, name string, args ...string) cmdResult {
+func run(t testing.TB, dir string, env []string, name string, args ...string) cmdResult {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -76,7 +76,7 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) cm
 }
 
 // must runs a program and fails the test if it fails.
-func must(t *testing.T, dir string, env []string, name string, args ...string) string {
+func must(t testing.TB, dir string, env []string, name string, args ...string) string {
 	t.Helper()
 	r := run(t, dir, env, name, args...)
 	if r.err != nil {
@@ -87,13 +87,13 @@ func must(t *testing.T, dir string, env []string, name string, args ...string) s
 
 // startRegistry runs CNCF Distribution 2.8 (Debian's docker-registry) on 127.0.0.1 with
 // filesystem storage, until the test ends. It returns host:port.
-func startRegistry(t *testing.T) string {
+func startRegistry(t testing.TB) string {
 	t.Helper()
 	return startRegistryWith(t, "")
 }
 
 // startRegistryWith adds extra YAML (such as an auth section) to the registry's config.
-func startRegistryWith(t *testing.T, extraConfig string) string {
+func startRegistryWith(t testing.TB, extraConfig string) string {
 	t.Helper()
 	bin := tool(t, "docker-registry")
 	dir := t.TempDir()
@@ -176,13 +176,13 @@ type mountProc struct {
 // mountBinary runs `stuffedfs mount ARGS DIR` in a new folder and waits until it is mounted.
 // When the test ends it is stopped with SIGTERM, which must make it exit 0 with nothing left
 // mounted.
-func mountBinary(t *testing.T, env []string, args ...string) *mountProc {
+func mountBinary(t testing.TB, env []string, args ...string) *mountProc {
 	t.Helper()
 	return mountBinaryAt(t, t.TempDir(), env, args...)
 }
 
 // mountBinaryAt is mountBinary on a given folder (which may hold a dead mount).
-func mountBinaryAt(t *testing.T, dir string, env []string, args ...string) *mountProc {
+func mountBinaryAt(t testing.TB, dir string, env []string, args ...string) *mountProc {
 	t.Helper()
 	testreg.RequireFUSE(t)
 	cmd := exec.Command(stuffedBin, append(append([]string{"mount"}, args...), dir)...)
@@ -216,7 +216,7 @@ func mountBinaryAt(t *testing.T, dir string, env []string, args ...string) *moun
 }
 
 // stop sends SIGTERM and checks the clean exit.
-func (m *mountProc) stop(t *testing.T) {
+func (m *mountProc) stop(t testing.TB) {
 	t.Helper()
 	if m.killed {
 		return
@@ -226,7 +226,7 @@ func (m *mountProc) stop(t *testing.T) {
 }
 
 // kill ends the process with SIGKILL, as a crash would, leaving its mount dead.
-func (m *mountProc) kill(t *testing.T) {
+func (m *mountProc) kill(t testing.TB) {
 	t.Helper()
 	m.killed = true
 	m.cmd.Process.Kill()
@@ -243,7 +243,7 @@ func (m *mountProc) kill(t *testing.T) {
 }
 
 // wait checks that the mount process exits 0 and leaves nothing mounted.
-func (m *mountProc) wait(t *testing.T) {
+func (m *mountProc) wait(t testing.TB) {
 	t.Helper()
 	select {
 	case err := <-m.exited:
@@ -277,7 +277,7 @@ func mounted(dir string) bool {
 	return false
 }
 
-func fixture(t *testing.T, name string) string {
+func fixture(t testing.TB, name string) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join("testdata", name))
 	if err != nil {

@@ -5,6 +5,7 @@ package testreg
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -329,4 +331,52 @@ func (p *Proxy) fetchUpstream(r *http.Request) (*http.Response, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp, body, err
+}
+
+// fuseConnections are the FUSE connections of the mounts this test process serves.
+var fuseConnections struct {
+	sync.Mutex
+	minors []uint64
+	dirs   []string
+}
+
+// TrackMount records the FUSE connection of a mount this process serves, read while it is
+// healthy, so that the watchdog can abort it.
+func TrackMount(t testing.TB, dir string) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatalf("stat the new mount %s: %v", dir, err)
+	}
+	fuseConnections.Lock()
+	defer fuseConnections.Unlock()
+	fuseConnections.minors = append(fuseConnections.minors, FuseConnection(st.Dev))
+	fuseConnections.dirs = append(fuseConnections.dirs, dir)
+}
+
+// FuseConnection is the number of a mount's FUSE connection in /sys/fs/fuse/connections:
+// the minor of its device number.
+func FuseConnection(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
+
+// Watchdog stops a test process that serves its own FUSE mounts before `go test -timeout`
+// would: a process killed while one of its goroutines waits on its own mount cannot exit
+// (closing the file waits for a server that is gone). After d it aborts those connections,
+// so every waiting request fails at once, and exits with an error.
+func Watchdog(d time.Duration) {
+	time.AfterFunc(d, func() {
+		fmt.Fprintf(os.Stderr, "testreg watchdog: the tests ran over %s; aborting their FUSE mounts\n", d)
+		const fusectl = "/sys/fs/fuse/connections"
+		if _, err := os.Stat(fusectl + "/abort"); err != nil {
+			syscall.Mount("fusectl", fusectl, "fusectl", 0, "")
+		}
+		fuseConnections.Lock()
+		for _, m := range fuseConnections.minors {
+			os.WriteFile(fmt.Sprintf("%s/%d/abort", fusectl, m), []byte("1"), 0o200)
+		}
+		for _, dir := range fuseConnections.dirs {
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+		fuseConnections.Unlock()
+		panic("testreg watchdog: tests ran too long (see the goroutines below)")
+	})
 }
