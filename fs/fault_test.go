@@ -293,19 +293,23 @@ func TestFaultRetryAfter(t *testing.T) {
 			t.Errorf("%d: the first answered request was number %d, want 3 (two refused, then retried)", status, firstAnswered)
 		}
 	}
-	for status, want := range map[int]syscall.Errno{
-		http.StatusUnauthorized: syscall.EACCES,
-		http.StatusForbidden:    syscall.EACCES,
-		http.StatusNotFound:     syscall.ENOENT,
+	// 404 last: the kernel remembers a "no such file" for a second.
+	for _, c := range []struct {
+		status int
+		want   syscall.Errno
+	}{
+		{http.StatusUnauthorized, syscall.EACCES},
+		{http.StatusForbidden, syscall.EACCES},
+		{http.StatusNotFound, syscall.ENOENT},
 	} {
-		e.proxy.SetFault(testreg.Answer("GET manifest", status))
+		e.proxy.SetFault(testreg.Answer("GET manifest", c.status))
 		before := e.proxy.Count("GET manifest")
 		_, err := os.Stat(filepath.Join(mnt, "wasm/hello/v1/component.wasm"))
-		if !errors.Is(err, want) {
-			t.Errorf("manifest answered %d: %v, want %v", status, err, want)
+		if !errors.Is(err, c.want) {
+			t.Errorf("manifest answered %d: %v, want %v", c.status, err, c.want)
 		}
 		if n := e.proxy.Count("GET manifest") - before; n != 1 {
-			t.Errorf("manifest answered %d: %d requests, want 1 (no retry)", status, n)
+			t.Errorf("manifest answered %d: %d requests, want 1 (no retry)", c.status, n)
 		}
 	}
 }
