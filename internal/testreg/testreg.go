@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -137,27 +138,7 @@ func Route(r *http.Request) string {
 // RewriteBody is a fault that answers requests to route with the upstream's answer, its body
 // passed through rewrite (to flip, truncate or pad bytes).
 func (p *Proxy) RewriteBody(route string, rewrite func([]byte) []byte) Fault {
-	return func(w http.ResponseWriter, r *http.Request) bool {
-		if Route(r) != route {
-			return false
-		}
-		resp, body, err := p.fetchUpstream(r)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return true
-		}
-		if resp.StatusCode == http.StatusOK {
-			body = rewrite(body)
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Docker-Content-Digest") // a lying registry does not sign its lie
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
-		return true
-	}
+	return p.SlowBody(route, math.MaxInt, 0, rewrite)
 }
 
 // Answer is a fault that answers requests to route with status and an OCI error body.
@@ -278,9 +259,6 @@ func Times(n int, fault Fault) Fault {
 // SlowBody is a fault that sends the upstream's answer to route in chunks of chunk bytes,
 // delay apart, after rewrite (nil keeps the bytes).
 func (p *Proxy) SlowBody(route string, chunk int, delay time.Duration, rewrite func([]byte) []byte) Fault {
-	if rewrite == nil {
-		rewrite = func(b []byte) []byte { return b }
-	}
 	return func(w http.ResponseWriter, r *http.Request) bool {
 		if Route(r) != route {
 			return false
@@ -290,11 +268,12 @@ func (p *Proxy) SlowBody(route string, chunk int, delay time.Duration, rewrite f
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return true
 		}
-		if resp.StatusCode == http.StatusOK {
-			body = rewrite(body)
-		}
 		for k, v := range resp.Header {
 			w.Header()[k] = v
+		}
+		if resp.StatusCode == http.StatusOK && rewrite != nil {
+			body = rewrite(body)
+			w.Header().Del("Docker-Content-Digest") // a lying registry does not sign its lie
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(resp.StatusCode)
