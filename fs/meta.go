@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ type meta struct {
 	ttl      time.Duration
 	log      *slog.Logger
 	mu       sync.Mutex
+	down     time.Time                  // the registry failed to answer: until then, do not ask it
 	repos    map[string]timed[repoList] // one entry, "_catalog"
 	tags     map[string]timed[[]string]
 	resolved map[string]timed[registry.Artifact]
@@ -58,27 +60,46 @@ func newMeta(reg *registry.Client, extra []string, ttl time.Duration, log *slog.
 func cached[T any](ctx context.Context, m *meta, table map[string]timed[T], key string, pinned bool, fetch func(context.Context) (T, error)) (T, error) {
 	m.mu.Lock()
 	old, ok := table[key]
+	down := m.down
 	m.mu.Unlock()
 	if ok && (pinned || time.Since(old.at) < m.ttl) {
 		return old.val, old.err
 	}
+	if wait := time.Until(down); wait > 0 {
+		// The registry did not answer a moment ago: answer at once rather than make every
+		// lookup wait for a deadline.
+		if ok {
+			return old.val, old.err
+		}
+		var zero T
+		return zero, fmt.Errorf("%w: it did not answer a moment ago; asking again in %s", registry.ErrUnavailable, wait.Round(time.Second))
+	}
 	val, err := fetch(ctx)
-	switch {
-	case err != nil && ok && transient(err):
-		m.log.Warn("registry unavailable; serving what it said before", "what", key,
-			"age", time.Since(old.at).Round(time.Second), "err", err)
-		old.at = time.Now() // ask again after a TTL, not on every call
+	if err != nil && transient(err) {
 		m.mu.Lock()
-		table[key] = old
+		m.down = time.Now().Add(m.cooldown())
 		m.mu.Unlock()
-		return old.val, old.err
-	case err != nil && !errors.Is(err, registry.ErrNotFound):
+		if ok {
+			m.log.Warn("registry unavailable; serving what it said before", "what", key,
+				"age", time.Since(old.at).Round(time.Second), "err", err)
+			return old.val, old.err
+		}
+		return val, err
+	}
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return val, err
 	}
 	m.mu.Lock()
 	table[key] = timed[T]{val, err, time.Now()}
+	m.down = time.Time{}
 	m.mu.Unlock()
 	return val, err
+}
+
+// cooldown is how long a registry that did not answer is left alone: a metadata TTL, at
+// least one second and at most ten.
+func (m *meta) cooldown() time.Duration {
+	return min(max(m.ttl, time.Second), 10*time.Second)
 }
 
 // transient says whether an error may go away by itself: not a definite answer of the
