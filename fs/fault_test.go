@@ -565,8 +565,8 @@ func appendTo(file string) error {
 	return err
 }
 
-// TestPreadMmapLseek: reads at and past EOF, a private read-only mapping, and lseek
-// SEEK_END/SEEK_DATA give the results the known bytes say.
+// TestPreadMmapLseek: reads at and past EOF, a private read-only mapping (in another process),
+// and lseek SEEK_END/SEEK_DATA give the results the known bytes say.
 func TestPreadMmapLseek(t *testing.T) {
 	e := newEnv(t, 10*time.Second)
 	e.push(t, "wasm/hello", "v1", componentFixture)
@@ -587,14 +587,9 @@ func TestPreadMmapLseek(t *testing.T) {
 			t.Errorf("pread at %d (EOF %d): %d bytes, %v", off, size, n, err)
 		}
 	}
-	m, err := syscall.Mmap(fd, 0, int(size), syscall.PROT_READ, syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(m)
-	syscall.Munmap(m)
-	if wantSum := sha256.Sum256(want); sum != wantSum {
-		t.Errorf("mmap: sha256 %s, want %s", hex.EncodeToString(sum[:]), hex.EncodeToString(wantSum[:]))
+	wantSum := sha256.Sum256(want)
+	if sum, err := mmapDigest(filepath.Join(mnt, "wasm/hello/v1/component.wasm")); err != nil || sum != hex.EncodeToString(wantSum[:]) {
+		t.Errorf("mmap: sha256 %s (%v), want %s", sum, err, hex.EncodeToString(wantSum[:]))
 	}
 	if off, err := syscall.Seek(fd, 0, 2); err != nil || off != size { // SEEK_END
 		t.Errorf("SEEK_END: %d %v, want %d", off, err, size)
@@ -606,4 +601,30 @@ func TestPreadMmapLseek(t *testing.T) {
 	if _, err := syscall.Seek(fd, size+1, seekData); !errors.Is(err, syscall.ENXIO) {
 		t.Errorf("SEEK_DATA past EOF: %v, want ENXIO", err)
 	}
+}
+
+// TestFaultMmapOfCorruptBlob: a runtime that maps a component whose blob fails verification
+// gets SIGBUS on the page, never wrong bytes. The mapping is read by another process: a
+// page fault in the process that serves the mount could wait on itself.
+func TestFaultMmapOfCorruptBlob(t *testing.T) {
+	e := newEnv(t, 10*time.Second)
+	e.push(t, "wasm/hello", "v1", componentFixture)
+	mnt := mount(t, e.client, stuffedfs.Options{})
+	e.proxy.SetFault(e.proxy.RewriteBody("GET blob", func(b []byte) []byte { b[0] ^= 0xff; return b }))
+	out, err := mmapDigest(filepath.Join(mnt, "wasm/hello/v1/component.wasm"))
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGBUS {
+		t.Fatalf("mapping a corrupt blob: %v, output %q; want death by SIGBUS", err, out)
+	}
+}
+
+// mmapDigest maps a file read-only and private in a python3 process and returns the sha256
+// of the mapped bytes.
+func mmapDigest(path string) (string, error) {
+	const script = `import hashlib, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+print(hashlib.sha256(m[:]).hexdigest(), end="")`
+	out, err := exec.Command("python3", "-c", script, path).Output()
+	return string(out), err
 }
