@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -47,6 +48,9 @@ func (f *componentFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fus
 
 func (f *componentFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if isWrite(flags) {
+		if strings.HasPrefix(f.reference, "sha256:") {
+			return nil, 0, toErrno(f.fs.log, "open "+f.repo+"@"+f.reference+" for writing", errPinned)
+		}
 		h, err := f.fs.openWriter(&f.writable, f.repo, f.reference, ComponentName, flags, true)
 		if err != nil {
 			return nil, 0, toErrno(f.fs.log, "open "+f.repo+":"+f.reference+" for writing", err)

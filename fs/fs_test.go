@@ -111,7 +111,7 @@ func TestTreeStatWithoutDownloadThenVerifiedRead(t *testing.T) {
 	e.push(t, "wasm/hello", "v2", coreFixture)
 	e.push(t, "wasm/hello/sub", "v1", coreFixture)
 	e.push(t, "core", "latest", coreFixture)
-	mnt := mount(t, e.client, stuffedfs.Options{})
+	mnt := mount(t, e.client, stuffedfs.Options{MetaTTL: 200 * time.Millisecond})
 
 	if got := names(t, mnt); !slices.Equal(got, []string{"core", "wasm"}) {
 		t.Fatalf("root lists %v", got)
@@ -163,8 +163,32 @@ func TestTreeStatWithoutDownloadThenVerifiedRead(t *testing.T) {
 	if slices.Contains(names(t, filepath.Join(mnt, "wasm/hello")), "@"+comp.ManifestDigest) {
 		t.Fatal("a digest folder is listed")
 	}
+	if f, err := os.OpenFile(pinned, os.O_WRONLY|os.O_TRUNC, 0); !errors.Is(err, syscall.EPERM) {
+		if err == nil {
+			f.Close()
+		}
+		t.Errorf("open a digest-pinned component for writing: %v, want EPERM", err)
+	}
 
-	for _, p := range []string{"nope", "wasm/hello/v3", "wasm/Hello", "wasm/hello/@sha256:00", "wasm/hello/v1/other"} {
+	// Two tags holding the same layer: writing one retags that one only.
+	e.push(t, "wasm/hello", "v3", componentFixture)
+	time.Sleep(300 * time.Millisecond) // past the metadata TTL: the mount sees v3
+	for _, tag := range []string{"v1", "v3"} {
+		if _, err := os.Stat(filepath.Join(mnt, "wasm/hello", tag, "component.wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	core, _ := os.ReadFile(coreFixture)
+	if err := os.WriteFile(filepath.Join(mnt, "wasm/hello/v3/component.wasm"), core, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for tag, wantSize := range map[string]int64{"v1": comp.Layer.Size, "v3": int64(len(core))} {
+		if art, err := e.client.Resolve(context.Background(), "wasm/hello", tag); err != nil || art.Layer.Size != wantSize {
+			t.Errorf("after writing v3, %s holds %d bytes (%v), want %d", tag, art.Layer.Size, err, wantSize)
+		}
+	}
+
+	for _, p := range []string{"nope", "wasm/hello/v9", "wasm/Hello", "wasm/hello/@sha256:00", "wasm/hello/v1/other"} {
 		if _, err := os.Stat(filepath.Join(mnt, p)); !errors.Is(err, syscall.ENOENT) {
 			t.Errorf("stat %s: %v, want ENOENT", p, err)
 		}

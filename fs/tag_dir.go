@@ -90,9 +90,11 @@ func (d *tagDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if err != nil {
 		return nil, toErrno(d.fs.log, "resolve "+d.what(), err)
 	}
+	// One node per tag folder and digest: the node knows which tag a write retags, and a
+	// retagged file is a new inode.
 	f := &componentFile{fs: d.fs, repo: d.repo, reference: d.reference, layer: art.Layer}
 	f.writable.attr(&out.Attr, art.Layer.Size, d.fs)
-	return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: inoFor("blob", d.repo, art.Layer.Digest)}), 0
+	return d.NewInode(ctx, f, gofs.StableAttr{Mode: fuse.S_IFREG, Ino: inoFor("blob", d.repo, d.reference, art.Layer.Digest)}), 0
 }
 
 // Create starts a new file whose bytes become the tag's Wasm layer on close.
