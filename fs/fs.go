@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"sync"
 	"syscall"
 	"time"
 
@@ -52,9 +51,6 @@ type filesystem struct {
 	start   time.Time
 	root    *repoDir
 	perm    uint32 // 0o755 (0o555 read-only) for folders; files drop the x bits
-
-	locksMu  sync.Mutex
-	tagLocks map[string]*sync.Mutex // one per repo:tag being published
 }
 
 // Mount mounts the registry at dir and returns the running server; the caller waits on it
@@ -67,13 +63,12 @@ func Mount(dir string, reg *registry.Client, c *cache.Cache, opts Options) (*fus
 		opts.MetaTTL = 5 * time.Second
 	}
 	fsys := &filesystem{
-		reg:      reg,
-		cache:    c,
-		meta:     newMeta(reg, opts.Repos, opts.MetaTTL, opts.Log),
-		log:      opts.Log,
-		start:    time.Now(),
-		tagLocks: map[string]*sync.Mutex{},
-		perm:     0o755,
+		reg:   reg,
+		cache: c,
+		meta:  newMeta(reg, opts.Repos, opts.MetaTTL, opts.Log),
+		log:   opts.Log,
+		start: time.Now(),
+		perm:  0o755,
 	}
 	if opts.ReadOnly {
 		fsys.perm = 0o555

@@ -1,7 +1,7 @@
 package fs
 
-// Lock order: writeHandle.mu, then the tag lock (filesystem.tagLock), then writable.mu;
-// meta.mu and pending.mu are taken alone.
+// Lock order: writeHandle.mu, then writable.mu; meta.mu and pending.mu are taken alone.
+// Pushes of one tag take turns inside registry.Client.Push.
 
 import (
 	"context"
@@ -20,10 +20,6 @@ import (
 	"github.com/stuffed-dev/stuffed/registry"
 )
 
-// errUnsupportedWrite marks write patterns a publish-on-close file cannot honour; they fail
-// at once with ENOTSUP rather than at close.
-var errUnsupportedWrite = fmt.Errorf("%w", syscall.ENOTSUP)
-
 // writeHandle is a file open for writing under a tag folder. Bytes are staged in a file on
 // the cache's disk; the first Flush (close) after new writes publishes them as the tag's Wasm
 // layer. Flush runs on every close, dup and fork, so a push happens only when there are
@@ -39,8 +35,7 @@ type writeHandle struct {
 
 	mu       sync.Mutex
 	staged   *os.File
-	dirty    bool // written since the last push attempt
-	flushed  bool // a Flush ran since the last write
+	dirty    bool // written since the last push attempt (so no Flush has pushed it)
 	readOnly bool // opened without O_TRUNC over existing content: writes refused until truncated to 0
 }
 
@@ -58,15 +53,15 @@ func (h *writeHandle) Write(ctx context.Context, data []byte, off int64) (uint32
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.readOnly {
-		return 0, toErrno(h.fs.log, "write "+h.what(), fmt.Errorf("%w: an existing component can only be replaced whole: open it with O_TRUNC", errUnsupportedWrite))
+		return 0, toErrno(h.fs.log, "write "+h.what(), fmt.Errorf("%w: an existing component can only be replaced whole: open it with O_TRUNC", syscall.ENOTSUP))
 	}
 	if size := h.size.Load(); off != size {
-		return 0, toErrno(h.fs.log, "write "+h.what(), fmt.Errorf("%w: write at offset %d, but %d bytes are written: only sequential writes from offset 0 are supported", errUnsupportedWrite, off, size))
+		return 0, toErrno(h.fs.log, "write "+h.what(), fmt.Errorf("%w: write at offset %d, but %d bytes are written: only sequential writes from offset 0 are supported", syscall.ENOTSUP, off, size))
 	}
 	n, err := h.staged.WriteAt(data, off)
 	h.size.Add(int64(n))
 	if n > 0 {
-		h.dirty, h.flushed = true, false
+		h.dirty = true
 		h.node.touch()
 	}
 	if err != nil {
@@ -101,14 +96,13 @@ func (h *writeHandle) truncate(size uint64) error {
 	case int64(size) == h.size.Load() && !h.readOnly:
 		return nil
 	}
-	return fmt.Errorf("%w: truncate %s to %d bytes: only truncation to 0 is supported", errUnsupportedWrite, h.what(), size)
+	return fmt.Errorf("%w: truncate %s to %d bytes: only truncation to 0 is supported", syscall.ENOTSUP, h.what(), size)
 }
 
 // Flush publishes unpublished writes; its error is what close(2) returns.
 func (h *writeHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.flushed = true
 	if !h.dirty {
 		return 0
 	}
@@ -126,7 +120,7 @@ func (h *writeHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { r
 func (h *writeHandle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.dirty && !h.flushed {
+	if h.dirty {
 		h.dirty = false
 		if err := h.fs.publish(ctx, h.repo, h.tag, h.title, h.staged, h.node); err != nil {
 			toErrno(h.fs.log, "publish on release "+h.what(), err)
@@ -239,7 +233,7 @@ func (w *writable) setattr(fh gofs.FileHandle, in *fuse.SetAttrIn) error {
 // openWriter opens a file node for writing to repo:tag.
 func (fsys *filesystem) openWriter(node *writable, repo, tag, title string, flags uint32, existing bool) (*writeHandle, error) {
 	if flags&syscall.O_APPEND != 0 {
-		return nil, fmt.Errorf("%w: O_APPEND: a component is written whole, from offset 0", errUnsupportedWrite)
+		return nil, fmt.Errorf("%w: O_APPEND: a component is written whole, from offset 0", syscall.ENOTSUP)
 	}
 	staged, err := fsys.cache.Stage()
 	if err != nil {
@@ -252,16 +246,10 @@ func (fsys *filesystem) openWriter(node *writable, repo, tag, title string, flag
 }
 
 // publish pushes a staged file as repo:tag: blob, config, then manifest. Two writers of one tag
-// take turns (the last close wins); a push is not aborted by an interrupted writer (Go
-// programs get SIGURG all the time): it runs on its own context, bounded by the registry
+// take turns in the push (the last close wins); a push is not aborted by an interrupted writer
+// (Go programs get SIGURG all the time): it runs on its own context, bounded by the registry
 // client's deadlines.
 func (fsys *filesystem) publish(ctx context.Context, repo, tag, title string, staged *os.File, node *writable) error {
-	if strings.HasPrefix(tag, "sha256:") {
-		return fmt.Errorf("%w: %s@%s is pinned by digest and cannot be written; write to a tag folder", syscall.EPERM, repo, tag)
-	}
-	lock := fsys.tagLock(repo + ":" + tag)
-	lock.Lock()
-	defer lock.Unlock()
 	start := time.Now()
 	res, err := fsys.reg.Push(context.WithoutCancel(ctx), repo, tag, staged, registry.PushOptions{Title: title})
 	if err != nil {
@@ -279,17 +267,6 @@ func (fsys *filesystem) publish(ctx context.Context, repo, tag, title string, st
 	// the notification waits on locks the kernel may hold for it.
 	go fsys.invalidate(repo + "/" + tag + "/" + ComponentName)
 	return nil
-}
-
-func (fsys *filesystem) tagLock(key string) *sync.Mutex {
-	fsys.locksMu.Lock()
-	defer fsys.locksMu.Unlock()
-	l, ok := fsys.tagLocks[key]
-	if !ok {
-		l = &sync.Mutex{}
-		fsys.tagLocks[key] = l
-	}
-	return l
 }
 
 // invalidate tells the kernel to forget the directory entry at path, if it knows it.

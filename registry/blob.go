@@ -27,8 +27,8 @@ func (c *Client) OpenBlob(ctx context.Context, repo, dgst string, size int64) (i
 			r.CommonName(), dgst, ErrTooLarge, size, c.maxBlobSize)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	watch := &stallReader{cancel: cancel, timeout: c.stallTimout}
-	watch.timer = time.AfterFunc(c.stallTimout, watch.fire)
+	watch := &stallReader{cancel: cancel, timeout: c.stallTimeout}
+	watch.timer = time.AfterFunc(c.stallTimeout, watch.fire)
 	br, err := c.rc.BlobGet(ctx, r, descriptor.Descriptor{Digest: digest.Digest(dgst), Size: size})
 	if err != nil {
 		watch.stop()

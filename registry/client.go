@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/regclient/regclient"
@@ -31,16 +30,15 @@ import (
 
 // Client reads and writes Wasm artifacts in one registry, or in the local store.
 type Client struct {
-	rc          *regclient.RegClient
-	host        string // registry host[:port]; empty for the local store
-	localRoot   string // the local store's folder, when host is empty
-	timeout     time.Duration
-	stallTimout time.Duration
-	maxBlobSize int64
-	log         *slog.Logger
+	rc           *regclient.RegClient
+	host         string // registry host[:port]; empty for the local store
+	localRoot    string // the local store's folder, when host is empty
+	timeout      time.Duration
+	stallTimeout time.Duration
+	maxBlobSize  int64
+	log          *slog.Logger
 
-	uploadsMu sync.Mutex
-	uploads   map[string]*sync.Mutex // repo@digest -> held while that blob uploads
+	locks keyedMutex // pushes of one tag, and uploads of one content, take turns
 }
 
 // Opt configures a Client.
@@ -109,8 +107,7 @@ func New(opts ...Opt) (*Client, error) {
 		opt(&o)
 	}
 	log := slog.New(RedactingHandler(o.log.Handler()))
-	c := &Client{host: o.host, timeout: o.timeout, stallTimout: o.stall, maxBlobSize: o.maxBlob, log: log,
-		uploads: map[string]*sync.Mutex{}}
+	c := &Client{host: o.host, timeout: o.timeout, stallTimeout: o.stall, maxBlobSize: o.maxBlob, log: log}
 	rcOpts := []regclient.Opt{
 		regclient.WithSlog(log),
 		regclient.WithUserAgent("stuffed"),

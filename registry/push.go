@@ -43,7 +43,6 @@ func ParseFormat(s string) (Format, error) {
 type PushOptions struct {
 	Format Format
 	Title  string // the layer's title annotation, e.g. component.wasm
-	Now    func() time.Time
 }
 
 // PushResult names what a push wrote.
@@ -82,18 +81,19 @@ type seedConfig struct {
 // config, then the manifest last, so the tag never points at missing data; on error the tag
 // is left as it was. Non-Wasm bytes are refused before anything is sent.
 func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts PushOptions) (PushResult, error) {
+	if err := CheckTag(tag); err != nil {
+		return PushResult{}, fmt.Errorf("push %s: a push names a tag: %w", repo, err)
+	}
 	r, err := c.ref(repo, tag)
 	if err != nil {
 		return PushResult{}, err
 	}
+	defer c.locks.lock(repoOf(r) + ":" + tag)()
 	if opts.Format == "" {
 		opts.Format = FormatWasm
 	}
 	if opts.Title == "" {
 		opts.Title = "component.wasm"
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	info, layer, err := describeFile(file)
 	if err != nil {
@@ -103,7 +103,7 @@ func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts
 	if opts.Format == FormatSeed {
 		layer.MediaType = MediaTypeSeedLayer
 	}
-	created := opts.Now().UTC().Format(time.RFC3339)
+	created := time.Now().UTC().Format(time.RFC3339)
 	configType, configBody, err := buildConfig(opts.Format, info, layer, created)
 	if err != nil {
 		return PushResult{}, err
@@ -149,7 +149,7 @@ func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts
 	if err != nil {
 		return PushResult{}, fmt.Errorf("push %s: build manifest: %w", r.CommonName(), err)
 	}
-	unlock := c.lockUpload(repoOf(r) + "@" + mm.GetDescriptor().Digest.String())
+	unlock := c.locks.lock(repoOf(r) + "@" + mm.GetDescriptor().Digest.String())
 	err = c.rc.ManifestPut(ctx, r, mm)
 	unlock()
 	if err != nil {
@@ -158,21 +158,47 @@ func (c *Client) Push(ctx context.Context, repo, tag string, file *os.File, opts
 	return PushResult{Layer: layer, ManifestDigest: mm.GetDescriptor().Digest.String(), Info: info}, nil
 }
 
-// lockUpload makes uploads of one content (blob or manifest) to one repository take turns,
-// and returns the unlock. Tags pushed in parallel often share content (the same component,
-// configs and manifests identical to the second), and CNCF Distribution 2.8 answers a
-// manifest PUT with "blob unknown" or "digest invalid" while a second upload of the same
-// content is being committed (its filesystem driver rewrites files in place).
-func (c *Client) lockUpload(key string) func() {
-	c.uploadsMu.Lock()
-	lock, ok := c.uploads[key]
-	if !ok {
-		lock = &sync.Mutex{}
-		c.uploads[key] = lock
+// keyedMutex is a mutex per key; a key's entry lives only while someone holds or awaits it.
+//
+// A Client takes two kinds of keys. "repo:tag": pushes of one tag take turns, so the last
+// to start is the last to land. "repo@digest": uploads of one content (blob or manifest) to
+// one repository take turns, because tags pushed in parallel often share content (the same
+// component, configs and manifests identical to the second) and CNCF Distribution 2.8
+// answers a manifest PUT with "blob unknown" or "digest invalid" while a second upload of
+// the same content is being committed (its filesystem driver rewrites files in place).
+// A tag lock may be held while taking content locks, never the other way round.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	refs int // holders and waiters
+}
+
+// lock takes key's mutex and returns its unlock.
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
 	}
-	c.uploadsMu.Unlock()
-	lock.Lock()
-	return lock.Unlock
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // repoOf names the repository of r, without tag or digest.
@@ -182,7 +208,7 @@ func repoOf(r ref.Ref) string {
 
 // putBlob uploads a blob unless the repository has it already.
 func (c *Client) putBlob(ctx context.Context, r ref.Ref, d descriptor.Descriptor, body io.Reader) error {
-	defer c.lockUpload(repoOf(r) + "@" + d.Digest.String())()
+	defer c.locks.lock(repoOf(r) + "@" + d.Digest.String())()
 	if head, err := c.rc.BlobHead(ctx, r, d); err == nil {
 		head.Close()
 		return nil

@@ -73,6 +73,9 @@ func TestPushResolveFetchComponent(t *testing.T) {
 	if err != nil || pinned.Layer != res.Layer {
 		t.Fatalf("resolve by digest: %+v %v", pinned, err)
 	}
+	if _, err := c.Push(ctx, "wasm/hello", res.ManifestDigest, open(t, componentFixture), registry.PushOptions{}); !errors.Is(err, registry.ErrInvalidName) {
+		t.Fatalf("push to a digest: %v, want ErrInvalidName", err)
+	}
 	rc, err := c.OpenBlob(ctx, "wasm/hello", art.Layer.Digest, art.Layer.Size)
 	if err != nil {
 		t.Fatal(err)
